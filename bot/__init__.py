@@ -1,0 +1,1 @@
+"""basebot's front ends: command parsing, rendering, the CLI and (later) the Slack app."""

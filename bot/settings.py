@@ -1,0 +1,67 @@
+"""The one place that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+
+DEFAULT_DATABASE_URL = "sqlite:///basebot.db"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed (the message names the variable)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    tz: str = "UTC"
+    currency: str = "USD"
+    home_country: str = "US"
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+    command_name: str = "/base"
+    port: int = 3000
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.tz)
+
+    def today(self) -> date:
+        """Today in the configured time zone: the default as-of date."""
+        return datetime.now(self.zone).date()
+
+    @classmethod
+    def from_env(cls, *, dotenv: bool = True) -> Settings:
+        if dotenv:
+            load_dotenv(override=False)
+        env = os.environ
+        tz = env.get("BASEBOT_TZ") or "UTC"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"BASEBOT_TZ is not a known time zone (e.g. Europe/Berlin): {exc}")
+        port_text = env.get("PORT") or "3000"
+        if not port_text.isdigit():
+            raise SettingsError("PORT must be a whole number, e.g. 3000")
+        home = (env.get("BASEBOT_HOME_COUNTRY") or "US").strip().upper()
+        if len(home) != 2 or not home.isalpha():
+            raise SettingsError("BASEBOT_HOME_COUNTRY must be an ISO 3166 alpha-2 code, e.g. US")
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            tz=tz,
+            currency=(env.get("BASEBOT_CURRENCY") or "USD").strip().upper(),
+            home_country=home,
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=env.get("SLACK_API_URL") or None,
+            command_name=env.get("BASEBOT_COMMAND") or "/base",
+            port=int(port_text),
+        )
