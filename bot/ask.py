@@ -1,0 +1,48 @@
+"""Answer one command: parse it against the database's vocabulary and run its query."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.help import HelpAnswer
+from bot.parsing import parse
+from bot.settings import Settings
+from queries.registry import answer
+from queries.request import Request
+from queries.results import Answer
+from queries.vocabulary import load_vocabulary
+
+
+def parse_command(session: Session, text: str, *, as_of: date | None, settings: Settings) -> Request:
+    """Parse against the live vocabulary; `as_of` (e.g. --as-of) is the default date."""
+    return parse(
+        text,
+        load_vocabulary(session),
+        today=as_of or settings.today(),
+        home_country=settings.home_country,
+        command=settings.command_name,
+    )
+
+
+def run(session: Session, request: Request, settings: Settings) -> Answer:
+    if request.verb == "help":
+        return HelpAnswer(request=request, command=settings.command_name)
+    return answer(session, request)
+
+
+def ask(session: Session, text: str, *, as_of: date | None, settings: Settings) -> Answer:
+    """Parse and answer; raises bot.parsing.ParseError for a bad command."""
+    return run(session, parse_command(session, text, as_of=as_of, settings=settings), settings)
+
+
+def ask_json(
+    session: Session, text: str, *, as_of: date | None, settings: Settings
+) -> dict[str, Any]:
+    """The SPEC §6 JSON reply to a command."""
+    return ask(session, text, as_of=as_of, settings=settings).to_json()
+
+
+__all__ = ["ask", "ask_json", "parse_command", "run"]

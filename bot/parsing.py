@@ -1,0 +1,378 @@
+"""Command text → a typed Request, or a ParseError that says what was wrong and how to say it."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from queries.registry import QUERIES
+from queries.request import (
+    CUSTOMER_DIMENSIONS,
+    DIMENSIONS,
+    UPSELL_RULES,
+    Filter,
+    Request,
+    Target,
+)
+from queries.vocabulary import Vocabulary
+
+MAX_LENGTH = 1000
+MAX_TOP = 1000
+VERBS = ("help", *QUERIES)
+FLAGS = ("csv", "public")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ParseError(ValueError):
+    """A command that cannot be answered as typed. `str()` is the message for the user."""
+
+    def __init__(self, problem: str, *, example: str, suggestions: tuple[str, ...] = ()) -> None:
+        self.problem = problem
+        self.example = example
+        self.suggestions = suggestions
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        text = self.problem
+        if self.suggestions:
+            text += " Did you mean: " + ", ".join(self.suggestions) + "?"
+        return f"{text}\nFor example: {self.example}"
+
+
+@dataclass(frozen=True)
+class _Context:
+    vocab: Vocabulary
+    command: str
+    home_country: str
+
+    def example(self, verb: str) -> str:
+        spec = QUERIES.get(verb)
+        return f"{self.command} {spec.examples[0] if spec else 'installed printers'}"
+
+
+def singular(word: str) -> str:
+    """printers → printer, batteries → battery, boxes → box (only the last word changes)."""
+    head, _, last = word.rpartition(" ")
+    if len(last) > 3 and last.endswith("ies"):
+        last = last[:-3] + "y"
+    elif len(last) > 3 and last.endswith(("ses", "xes", "ches", "shes")):
+        last = last[:-2]
+    elif len(last) > 2 and last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    return f"{head} {last}" if head else last
+
+
+def _closest(word: str, choices: list[str] | tuple[str, ...], n: int = 3) -> tuple[str, ...]:
+    by_lower = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(word.lower(), list(by_lower), n=n, cutoff=0.5)
+    return tuple(by_lower[h] for h in hits)
+
+
+def _tokens(text: str, ctx: _Context) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        raise ParseError(
+            "A quote is not closed.", example=f'{ctx.command} customer "Acme Logistics"'
+        ) from None
+
+
+def parse(
+    text: str,
+    vocab: Vocabulary,
+    *,
+    today: date,
+    home_country: str = "US",
+    command: str = "/base",
+) -> Request:
+    """Parse `<verb> [target] [modifiers…]` (the part after the slash command)."""
+    ctx = _Context(vocab, command, home_country)
+    if len(text) > MAX_LENGTH:
+        raise ParseError(
+            f"That command is {len(text)} characters long; the limit is {MAX_LENGTH}.",
+            example=ctx.example("installed"),
+        )
+    clean = _CONTROL.sub(" ", text).strip()
+    if clean.lower().startswith(command.lower() + " ") or clean.lower() == command.lower():
+        clean = clean[len(command) :].strip()
+    tokens = _tokens(clean, ctx)
+    if not tokens or tokens[0].lower() in ("help", "?"):
+        return Request(verb="help", as_of=today, text="help")
+    verb = tokens[0].lower()
+    if verb not in VERBS:
+        raise ParseError(
+            f"I don't know the command “{tokens[0][:40]}”.",
+            example=ctx.example("installed"),
+            suggestions=tuple(f"{command} {v}" for v in _closest(verb, VERBS)),
+        )
+    if verb == "customer":
+        return _parse_lookup(tokens, ctx, today)
+    return _parse_query(verb, tokens[1:], ctx, today)
+
+
+def _parse_date(word: str | None, ctx: _Context, today: date, verb: str) -> date:
+    example = f"{ctx.example(verb)} as of {(today - timedelta(days=30)).isoformat()}"
+    if word is None:
+        raise ParseError("“as of” needs a date (YYYY-MM-DD).", example=example)
+    low = word.lower()
+    if low == "today":
+        return today
+    if low == "yesterday":
+        return today - timedelta(days=1)
+    if _DATE.match(word):
+        try:
+            return date.fromisoformat(word)
+        except ValueError:
+            pass
+    raise ParseError(
+        f"“{word[:40]}” is not a date I can read: write it as YYYY-MM-DD.", example=example
+    )
+
+
+def _parse_lookup(tokens: list[str], ctx: _Context, today: date) -> Request:
+    words = tokens[1:]
+    as_of, flags = today, set()
+    while words:
+        if words[-1].lower() in FLAGS:
+            flags.add(words.pop().lower())
+        elif len(words) >= 3 and [w.lower() for w in words[-3:-1]] == ["as", "of"]:
+            as_of = _parse_date(words[-1], ctx, today, "customer")
+            del words[-3:]
+        else:
+            break
+    lookup = " ".join(words).strip()
+    if not lookup:
+        raise ParseError(
+            "Tell me which customer: a name, a customer ref or an email.",
+            example=ctx.example("customer"),
+        )
+    return Request(
+        verb="customer",
+        as_of=as_of,
+        lookup=lookup,
+        csv="csv" in flags,
+        public="public" in flags,
+        text=" ".join(tokens),
+    )
+
+
+def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Request:
+    spec = QUERIES[verb]
+    as_of = today
+    by: str | None = None
+    rank_by = "revenue"
+    filters: list[Filter] = []
+    top: int | None = None
+    rule: str | None = None
+    flags: set[str] = set()
+    leftover: list[str] = []
+    i = 0
+    while i < len(words):
+        word, low = words[i], words[i].lower()
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if low == "as" and nxt is not None and nxt.lower() == "of":
+            as_of = _parse_date(words[i + 2] if i + 2 < len(words) else None, ctx, today, verb)
+            i += 3
+            continue
+        if low == "by":
+            if verb == "top":
+                rank_by = _rank(nxt, ctx)
+            else:
+                by = _dimension(nxt, verb, ctx)
+            i += 2
+            continue
+        if low == "in":
+            filters.append(_filter(nxt, ctx, verb))
+            i += 2
+            continue
+        if low == "top" and verb != "top":
+            top = _count(nxt, ctx, verb)
+            i += 2
+            continue
+        if verb == "top" and top is None and low.isdigit():
+            top = _count(word, ctx, verb)
+        elif low in FLAGS:
+            flags.add(low)
+        elif verb == "upsell" and low in UPSELL_RULES and rule is None:
+            rule = low
+        elif (
+            verb == "digest" and low == "now" or verb == "top" and low in ("customer", "customers")
+        ):
+            pass
+        else:
+            leftover.append(word)
+        i += 1
+
+    if top is not None and verb not in ("top", "upsell"):
+        raise ParseError(
+            f"“top N” works with top and upsell, not with {verb}.", example=ctx.example("top")
+        )
+    target = None
+    if leftover:
+        phrase = " ".join(leftover)
+        if not spec.target:
+            raise ParseError(
+                f"{verb} takes no target, but I got “{phrase[:60]}”.", example=ctx.example(verb)
+            )
+        target = _target(phrase, ctx, verb)
+    return Request(
+        verb=verb,
+        as_of=as_of,
+        target=target,
+        by=by,
+        filters=tuple(filters),
+        top=top,
+        rule=rule,
+        rank_by=rank_by,
+        csv="csv" in flags,
+        public="public" in flags,
+        text=" ".join([verb, *words]),
+    )
+
+
+def _rank(word: str | None, ctx: _Context) -> str:
+    if word is not None and word.lower() in ("revenue", "units", "unit"):
+        return "units" if word.lower().startswith("unit") else "revenue"
+    raise ParseError(
+        "top ranks customers by revenue or by units.",
+        example=f"{ctx.command} top 5 printers by units",
+    )
+
+
+def _count(word: str | None, ctx: _Context, verb: str) -> int:
+    if word is not None and word.isdigit() and 1 <= int(word) <= MAX_TOP:
+        return int(word)
+    raise ParseError(
+        f"“top” needs a whole number from 1 to {MAX_TOP}.",
+        example=f"{ctx.command} {'top 10 customers' if verb == 'top' else 'upsell printers top 5'}",
+    )
+
+
+def _dimension(word: str | None, verb: str, ctx: _Context) -> str:
+    spec = QUERIES[verb]
+    allowed = (
+        (DIMENSIONS if verb in ("installed", "customers") else CUSTOMER_DIMENSIONS)
+        if spec.breakdowns
+        else ()
+    )
+    if not allowed:
+        raise ParseError(
+            f"{verb} has no breakdown, so “by” does not apply.", example=ctx.example(verb)
+        )
+    if word is None:
+        raise ParseError(
+            "“by” needs a dimension: " + ", ".join(allowed) + ".",
+            example=f"{ctx.command} {verb} by region",
+        )
+    low = word.lower()
+    dim = "country" if low == "countries" else singular(low)
+    if dim in allowed:
+        return dim
+    raise ParseError(
+        f"I can't break {verb} down by “{word[:40]}”. Dimensions: " + ", ".join(allowed) + ".",
+        example=f"{ctx.command} {verb} by region",
+        suggestions=tuple(f"by {d}" for d in _closest(low, allowed)),
+    )
+
+
+def _filter(word: str | None, ctx: _Context, verb: str) -> Filter:
+    example = f"{ctx.example(verb)} in EMEA"
+    if word is None:
+        raise ParseError(
+            "“in” needs a value, such as a region, segment or country.", example=example
+        )
+    values = ctx.vocab.values
+    if ":" in word:
+        dim_word, _, value = word.partition(":")
+        dim = singular(dim_word.lower()) if dim_word.lower() != "countries" else "country"
+        if dim not in CUSTOMER_DIMENSIONS:
+            raise ParseError(
+                f"“{dim_word[:40]}” is not a customer dimension: "
+                + ", ".join(CUSTOMER_DIMENSIONS)
+                + ".",
+                example=f"{ctx.example(verb)} in industry:retail",
+            )
+        for stored in values.get(dim, ()):
+            if stored.lower() == value.lower():
+                return Filter(dimension=dim, value=stored, label=f"{dim}:{stored}")
+        raise ParseError(
+            f"No customer has {dim} “{value[:40]}”.",
+            example=example,
+            suggestions=tuple(f"in {dim}:{v}" for v in _closest(value, values.get(dim, ()))),
+        )
+    low = word.lower()
+    if low in ("international", "domestic"):
+        return Filter(
+            dimension="country", value=ctx.home_country, negate=low == "international", label=low
+        )
+    hits = [
+        (dim, v) for dim in CUSTOMER_DIMENSIONS for v in values.get(dim, ()) if v.lower() == low
+    ]
+    if len(hits) == 1:
+        dim, stored = hits[0]
+        return Filter(dimension=dim, value=stored, label=stored)
+    if len(hits) > 1:
+        raise ParseError(
+            f"“{word[:40]}” is a value of more than one dimension ("
+            + ", ".join(dim for dim, _ in hits)
+            + "): say which.",
+            example=f"{ctx.example(verb)} in {hits[0][0]}:{hits[0][1]}",
+            suggestions=tuple(f"in {dim}:{v}" for dim, v in hits),
+        )
+    if _match_category(word, ctx.vocab) is not None:
+        raise ParseError(
+            f"“{word[:40]}” is a product category, not a customer group: put it after the verb.",
+            example=f"{ctx.command} {verb} {word[:40]}",
+        )
+    every = [v for dim in CUSTOMER_DIMENSIONS for v in values.get(dim, ())]
+    raise ParseError(
+        f"No customer group is called “{word[:40]}” (I looked at "
+        + ", ".join(CUSTOMER_DIMENSIONS)
+        + ", and international/domestic).",
+        example=example,
+        suggestions=tuple(f"in {v}" for v in _closest(word, every + ["international", "domestic"])),
+    )
+
+
+def _match_category(phrase: str, vocab: Vocabulary) -> str | None:
+    low = phrase.lower()
+    for c in vocab.categories:
+        if c.lower() == low or singular(c.lower()) == singular(low):
+            return c
+    return None
+
+
+def _target(phrase: str, ctx: _Context, verb: str) -> Target:
+    vocab = ctx.vocab
+    category = _match_category(phrase, vocab)
+    if category is not None:
+        return Target(kind="category", value=category, category=category)
+    low = phrase.lower()
+    for match in (
+        lambda p: p.sku.lower() == low,
+        lambda p: p.name.lower() == low,
+        lambda p: singular(p.name.lower()) == singular(low),
+    ):
+        for p in vocab.products:
+            if match(p):
+                return Target(kind="product", value=p.sku, category=p.category)
+    close = _closest(phrase, vocab.categories) or vocab.categories[:5]
+    return _unknown_target(phrase, ctx, verb, close)
+
+
+def _unknown_target(phrase: str, ctx: _Context, verb: str, close: tuple[str, ...]) -> Target:
+    known = (
+        (" Known categories: " + ", ".join(ctx.vocab.categories[:12]) + ".")
+        if ctx.vocab.categories
+        else ""
+    )
+    raise ParseError(
+        f"I don't know a category or product called “{phrase[:60]}”.{known}",
+        example=f"{ctx.command} {verb} {close[0] if close else 'printers'}",
+        suggestions=close,
+    )

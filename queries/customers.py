@@ -1,0 +1,160 @@
+"""Customer base: everyone who bought, the active ones, and their revenue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session
+
+from queries.models import Customer, Product, Purchase
+from queries.request import CUSTOMER_DIMENSIONS, Request
+from queries.results import header, jsonable
+from queries.scope import (
+    Window,
+    customer_conditions,
+    customer_dimension,
+    in_products,
+    money,
+    sort_rows,
+    target_product_ids,
+    time_key,
+    time_parts,
+)
+
+
+@dataclass(frozen=True)
+class CustomersRow:
+    key: str
+    customers: int
+    active_customers: int
+    revenue: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerBase:
+    request: Request
+    customers: int
+    active_customers: int
+    revenue: float
+    by: str
+    rows: list[CustomersRow] = field(default_factory=list)
+    kind: str = "customers"
+
+    def to_json(self) -> dict[str, Any]:
+        return header(self.kind, self.request) | {
+            "customers": self.customers,
+            "active_customers": self.active_customers,
+            "revenue": self.revenue,
+            "breakdown": {"by": self.by, "rows": jsonable(self.rows)},
+        }
+
+
+def _aggregates(window: Window) -> list[ColumnElement[Any]]:
+    bought = Purchase.quantity > 0
+    return [
+        func.count(func.distinct(case((bought, Purchase.customer_id)))),
+        func.count(
+            func.distinct(
+                case((bought & window.contains(Purchase.purchased_on), Purchase.customer_id))
+            )
+        ),
+        func.coalesce(
+            func.sum(
+                case(
+                    (
+                        window.contains(Purchase.purchased_on),
+                        Purchase.quantity * Purchase.unit_price,
+                    ),
+                    else_=0,
+                )
+            ),
+            0,
+        ),
+    ]
+
+
+def customers(session: Session, request: Request) -> CustomerBase:
+    """Customer base at the as-of date: customers, active customers, revenue; broken down."""
+    d = request.as_of
+    window = Window.ending(d)
+    by = request.by or "segment"
+    where = [
+        Purchase.purchased_on <= d,
+        *in_products(Purchase.product_id, target_product_ids(session, request.target)),
+        *customer_conditions(request.filters),
+    ]
+    base = (
+        select(*_aggregates(window))
+        .select_from(Purchase)
+        .join(Customer, Customer.id == Purchase.customer_id)
+        .where(*where)
+    )
+    total_customers, total_active, total_revenue = session.execute(base).one()
+
+    rows: list[CustomersRow] = []
+    if by in CUSTOMER_DIMENSIONS or by in ("category", "product"):
+        key = (
+            customer_dimension(by)
+            if by in CUSTOMER_DIMENSIONS
+            else (Product.category if by == "category" else Product.sku)
+        )
+        stmt = base.add_columns(key).join(Product, Product.id == Purchase.product_id).group_by(key)
+        for c, a, r, k in session.execute(stmt):
+            if c or r:
+                rows.append(CustomersRow(str(k), int(c), int(a), money(r)))
+    else:
+        rows = _cohorts(session, request, window, by, where)
+    return CustomerBase(
+        request=request,
+        customers=int(total_customers),
+        active_customers=int(total_active),
+        revenue=money(total_revenue),
+        by=by,
+        rows=sort_rows(rows),
+    )
+
+
+def _cohorts(
+    session: Session, request: Request, window: Window, by: str, where: list[ColumnElement[bool]]
+) -> list[CustomersRow]:
+    """Customers grouped by the period of their first purchase (their cohort)."""
+    bought = Purchase.quantity > 0
+    per_customer = (
+        select(
+            Purchase.customer_id.label("cid"),
+            func.min(case((bought, Purchase.purchased_on))).label("first_on"),
+            func.max(case((bought & window.contains(Purchase.purchased_on), 1), else_=0)).label(
+                "active"
+            ),
+            func.sum(
+                case(
+                    (
+                        window.contains(Purchase.purchased_on),
+                        Purchase.quantity * Purchase.unit_price,
+                    ),
+                    else_=0,
+                )
+            ).label("revenue"),
+        )
+        .join(Customer, Customer.id == Purchase.customer_id)
+        .where(*where)
+        .group_by(Purchase.customer_id)
+        .subquery()
+    )
+    parts = time_parts(per_customer.c.first_on, by)
+    stmt = (
+        select(
+            *parts,
+            func.count(),
+            func.sum(per_customer.c.active),
+            func.coalesce(func.sum(per_customer.c.revenue), 0),
+        )
+        .where(per_customer.c.first_on.is_not(None))
+        .group_by(*parts)
+    )
+    return [
+        CustomersRow(time_key(by, keys), int(c), int(a or 0), money(r))
+        for *keys, c, a, r in session.execute(stmt)
+    ]

@@ -1,0 +1,131 @@
+"""The daily digest's figures (SPEC §5): yesterday's activity and the state of the base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from queries.installed import installed_totals
+from queries.models import Customer, Installation, Product, Purchase
+from queries.request import UPSELL_RULES, Request
+from queries.results import header, jsonable
+from queries.scope import covers, customer_conditions, in_products, money, target_product_ids
+from queries.upsell import Candidate, upsell
+
+DIGEST_TOP = 5
+ENDING_DAYS = 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class Digest:
+    request: Request
+    day: str
+    new_customers: int
+    purchase_lines: int
+    revenue: float
+    units_installed: int
+    units_removed: int
+    installed_customers: int
+    installed_units: int
+    customers_change: int
+    units_change: int
+    ending_service: int
+    upsell: dict[str, list[Candidate]] = field(default_factory=dict)
+    kind: str = "digest"
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing happened that day."""
+        return not (
+            self.new_customers or self.purchase_lines or self.units_installed or self.units_removed
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return header(self.kind, self.request) | {
+            "day": self.day,
+            "new_customers": self.new_customers,
+            "purchase_lines": self.purchase_lines,
+            "revenue": self.revenue,
+            "units_installed": self.units_installed,
+            "units_removed": self.units_removed,
+            "installed_base": {
+                "customers": self.installed_customers,
+                "units": self.installed_units,
+                "customers_change": self.customers_change,
+                "units_change": self.units_change,
+            },
+            "ending_service": self.ending_service,
+            "upsell": jsonable(self.upsell),
+        }
+
+
+def digest(session: Session, request: Request) -> Digest:
+    """Yesterday's activity, the installed base and its weekly change, contracts ending, upsell."""
+    d = request.as_of
+    day = d - timedelta(days=1)
+    who = customer_conditions(request.filters)
+    products = in_products(Purchase.product_id, target_product_ids(session, request.target))
+    units = in_products(Installation.product_id, target_product_ids(session, request.target))
+
+    first_purchase = (
+        select(Purchase.customer_id, func.min(Purchase.purchased_on).label("first_on"))
+        .where(Purchase.quantity > 0, *products)
+        .group_by(Purchase.customer_id)
+        .subquery()
+    )
+    new_customers = session.scalar(
+        select(func.count())
+        .select_from(first_purchase)
+        .join(Customer, Customer.id == first_purchase.c.customer_id)
+        .where(first_purchase.c.first_on == day, *who)
+    )
+    lines, revenue = session.execute(
+        select(func.count(), func.sum(Purchase.quantity * Purchase.unit_price))
+        .join(Customer, Customer.id == Purchase.customer_id)
+        .where(Purchase.purchased_on == day, *products, *who)
+    ).one()
+    installed_that_day, removed_that_day = session.execute(
+        select(
+            func.count().filter(Installation.installed_on == day),
+            func.count().filter(Installation.removed_on == day),
+        )
+        .join(Customer, Customer.id == Installation.customer_id)
+        .where(*units, *who)
+    ).one()
+    customers_now, units_now = installed_totals(session, day, request.target, request.filters)
+    customers_before, units_before = installed_totals(
+        session, d - timedelta(days=8), request.target, request.filters
+    )
+    ending = session.scalar(
+        select(func.count())
+        .select_from(Purchase)
+        .join(Product, Product.id == Purchase.product_id)
+        .join(Customer, Customer.id == Purchase.customer_id)
+        .where(
+            Product.kind == "service",
+            covers(d),
+            and_(Purchase.coverage_end <= d + timedelta(days=ENDING_DAYS)),
+            *who,
+            *([Product.for_category == request.target.category] if request.target else []),
+        )
+    )
+    candidates = upsell(session, replace(request, rule=None, top=DIGEST_TOP)).by_rule()
+    return Digest(
+        request=request,
+        day=day.isoformat(),
+        new_customers=int(new_customers or 0),
+        purchase_lines=int(lines),
+        revenue=money(revenue),
+        units_installed=int(installed_that_day),
+        units_removed=int(removed_that_day),
+        installed_customers=customers_now,
+        installed_units=units_now,
+        customers_change=customers_now - customers_before,
+        units_change=units_now - units_before,
+        ending_service=int(ending or 0),
+        upsell={rule: candidates[rule] for rule in UPSELL_RULES},
+    )

@@ -1,0 +1,142 @@
+"""Data-quality report (SPEC §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from queries.models import Customer, Installation, Product, Purchase
+from queries.request import Request
+from queries.results import header, jsonable
+from queries.scope import days_before
+
+EXAMPLES = 5
+NEVER_INSTALLED_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    count: int
+    examples: list[str]
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthReport:
+    request: Request
+    checks: list[Check] = field(default_factory=list)
+    kind: str = "health"
+
+    def to_json(self) -> dict[str, Any]:
+        return header(self.kind, self.request) | {"checks": jsonable(self.checks)}
+
+
+def _check(
+    session: Session, name: str, description: str, label: ColumnElement[Any], stmt: Select[Any]
+) -> Check:
+    sub = stmt.add_columns(label.label("label")).subquery()
+    count = session.scalar(select(func.count()).select_from(sub)) or 0
+    examples = list(session.scalars(select(sub.c.label).order_by(sub.c.label).limit(EXAMPLES)))
+    return Check(name, int(count), [str(e) for e in examples], description)
+
+
+def health(session: Session, request: Request) -> HealthReport:
+    """Orphans, installations without purchases, never-installed units, duplicates, future dates."""
+    d = request.as_of
+    no_customer = ~exists().where(Customer.id == Purchase.customer_id)
+    no_product = ~exists().where(Product.id == Purchase.product_id)
+    inst_no_customer = ~exists().where(Customer.id == Installation.customer_id)
+    inst_no_product = ~exists().where(Product.id == Installation.product_id)
+    orphans = union_all(
+        select(("purchase " + Purchase.order_ref).label("label")).where(
+            or_(no_customer, no_product)
+        ),
+        select(("installation " + Installation.serial).label("label")).where(
+            or_(inst_no_customer, inst_no_product)
+        ),
+    ).subquery()
+    bought_same = exists().where(
+        Purchase.customer_id == Installation.customer_id,
+        Purchase.product_id == Installation.product_id,
+        Purchase.quantity > 0,
+    )
+    installed_same = exists().where(
+        Installation.customer_id == Purchase.customer_id,
+        Installation.product_id == Purchase.product_id,
+    )
+    dup_names = (
+        select(func.lower(func.trim(Customer.name)).label("n"))
+        .group_by(func.lower(func.trim(Customer.name)))
+        .having(func.count() > 1)
+        .subquery()
+    )
+    future = union_all(
+        select(("purchase " + Purchase.order_ref).label("label")).where(Purchase.purchased_on > d),
+        select(("installation " + Installation.serial).label("label")).where(
+            or_(Installation.installed_on > d, Installation.removed_on > d)
+        ),
+        select(("customer " + Customer.customer_ref).label("label")).where(Customer.created_on > d),
+    ).subquery()
+    checks = [
+        _check(
+            session,
+            "orphan_rows",
+            "purchases or installations pointing at a missing customer or product",
+            orphans.c.label,
+            select().select_from(orphans),
+        ),
+        _check(
+            session,
+            "installations_without_purchase",
+            "units installed at a customer who never bought that product",
+            Installation.serial,
+            select().where(~bought_same),
+        ),
+        _check(
+            session,
+            "installed_customers_without_purchase",
+            "customers with installations but no purchase at all (in the installed base,"
+            " not the customer base)",
+            Customer.customer_ref,
+            select()
+            .select_from(Customer)
+            .where(
+                exists().where(Installation.customer_id == Customer.id),
+                ~exists().where(Purchase.customer_id == Customer.id, Purchase.quantity > 0),
+            ),
+        ),
+        _check(
+            session,
+            "never_installed_after_90_days",
+            "purchase lines of installable products, 90+ days old, never installed",
+            Purchase.order_ref + literal("/") + func.cast(Purchase.line_no, Customer.name.type),
+            select()
+            .select_from(Purchase)
+            .join(Product, Product.id == Purchase.product_id)
+            .where(
+                Product.installable.is_(True),
+                Purchase.quantity > 0,
+                Purchase.purchased_on <= days_before(d, NEVER_INSTALLED_DAYS),
+                ~installed_same,
+            ),
+        ),
+        _check(
+            session,
+            "duplicate_customer_names",
+            "names shared by more than one customer",
+            dup_names.c.n,
+            select().select_from(dup_names),
+        ),
+        _check(
+            session,
+            "future_dates",
+            f"rows dated after {d.isoformat()}",
+            future.c.label,
+            select().select_from(future),
+        ),
+    ]
+    return HealthReport(request=request, checks=checks)

@@ -1,0 +1,111 @@
+"""Installed base: customers with at least one unit in use at D, and those units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from queries.models import Customer, Installation, Product
+from queries.request import CUSTOMER_DIMENSIONS, Filter, Request, Target
+from queries.results import header, jsonable
+from queries.scope import (
+    active_at,
+    customer_conditions,
+    customer_dimension,
+    in_products,
+    sort_rows,
+    target_product_ids,
+    time_key,
+    time_parts,
+)
+
+
+@dataclass(frozen=True)
+class InstalledRow:
+    key: str
+    customers: int
+    units: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstalledBase:
+    request: Request
+    customers: int
+    units: int
+    by: str
+    rows: list[InstalledRow] = field(default_factory=list)
+    kind: str = "installed"
+
+    def to_json(self) -> dict[str, Any]:
+        return header(self.kind, self.request) | {
+            "customers": self.customers,
+            "units": self.units,
+            "breakdown": {"by": self.by, "rows": jsonable(self.rows)},
+        }
+
+
+def _where(
+    session: Session, d: date, target: Target | None, filters: tuple[Filter, ...]
+) -> list[ColumnElement[bool]]:
+    return [
+        active_at(d),
+        *in_products(Installation.product_id, target_product_ids(session, target)),
+        *customer_conditions(filters),
+    ]
+
+
+def installed_totals(
+    session: Session, d: date, target: Target | None = None, filters: tuple[Filter, ...] = ()
+) -> tuple[int, int]:
+    """(customers, units) of the installed base at d."""
+    stmt = (
+        select(func.count(func.distinct(Installation.customer_id)), func.count())
+        .select_from(Installation)
+        .join(Customer, Customer.id == Installation.customer_id)
+        .where(*_where(session, d, target, filters))
+    )
+    customers, units = session.execute(stmt).one()
+    return int(customers), int(units)
+
+
+def installed_breakdown(
+    session: Session, d: date, by: str, target: Target | None, filters: tuple[Filter, ...]
+) -> list[InstalledRow]:
+    parts: list[ColumnElement[Any]]
+    if by in CUSTOMER_DIMENSIONS:
+        parts = [customer_dimension(by)]
+    elif by == "category":
+        parts = [Product.category]
+    elif by == "product":
+        parts = [Product.sku]
+    else:
+        parts = list(time_parts(Installation.installed_on, by))
+    stmt = (
+        select(*parts, func.count(func.distinct(Installation.customer_id)), func.count())
+        .select_from(Installation)
+        .join(Customer, Customer.id == Installation.customer_id)
+        .join(Product, Product.id == Installation.product_id)
+        .where(*_where(session, d, target, filters))
+        .group_by(*parts)
+    )
+    rows = []
+    for *keys, customers, units in session.execute(stmt):
+        key = (
+            str(keys[0])
+            if by in CUSTOMER_DIMENSIONS + ("category", "product")
+            else time_key(by, keys)
+        )
+        rows.append(InstalledRow(key, int(customers), int(units)))
+    return sort_rows(rows)
+
+
+def installed(session: Session, request: Request) -> InstalledBase:
+    """Installed base: customers and units in use at the as-of date, broken down."""
+    by = request.by or "segment"
+    customers, units = installed_totals(session, request.as_of, request.target, request.filters)
+    rows = installed_breakdown(session, request.as_of, by, request.target, request.filters)
+    return InstalledBase(request=request, customers=customers, units=units, by=by, rows=rows)

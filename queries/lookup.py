@@ -1,0 +1,194 @@
+"""Support lookup: one customer's profile, installations, coverage, purchases and revenue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session
+
+from queries.models import Customer, Installation, Product, Purchase
+from queries.request import Request
+from queries.results import header, jsonable
+from queries.scope import Window, money
+
+RECENT_PURCHASES = 10
+MAX_MATCHES = 25
+
+
+@dataclass(frozen=True)
+class Profile:
+    customer_ref: str
+    name: str
+    segment: str | None
+    channel: str | None
+    industry: str | None
+    country: str | None
+    region: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class InstallationLine:
+    serial: str
+    sku: str
+    category: str
+    site: str | None
+    installed_on: date
+    removed_on: date | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    order_ref: str
+    line_no: int
+    sku: str
+    quantity: int
+    unit_price: float
+    purchased_on: date
+
+
+@dataclass(frozen=True)
+class CoverageLine:
+    sku: str
+    for_category: str | None
+    coverage_start: date
+    coverage_end: date
+    active: bool
+
+
+@dataclass(frozen=True)
+class Match:
+    customer_ref: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerCard:
+    request: Request
+    customer: Profile | None = None
+    installations: list[InstallationLine] = field(default_factory=list)
+    purchases: list[PurchaseLine] = field(default_factory=list)
+    coverage: list[CoverageLine] = field(default_factory=list)
+    revenue: float = 0.0
+    matches: list[Match] = field(default_factory=list)
+    kind: str = "customer"
+
+    def to_json(self) -> dict[str, Any]:
+        out = header(self.kind, self.request) | {"query": self.request.lookup}
+        if self.customer is None:
+            return out | {"matches": jsonable(self.matches)}
+        return out | {
+            "customer": jsonable(self.customer),
+            "installations": jsonable(self.installations),
+            "purchases": jsonable(self.purchases),
+            "coverage": jsonable(self.coverage),
+            "revenue": self.revenue,
+        }
+
+
+def find_customers(session: Session, text: str) -> list[Customer]:
+    """Customers matching a ref, an email or a name; best match first.
+
+    An exact ref or email is decisive; otherwise exact names, then names starting with the
+    text, then names containing it.
+    """
+    needle = text.strip().lower()
+    for col in (Customer.customer_ref, Customer.email):
+        exact = list(session.scalars(select(Customer).where(func.lower(col) == needle).limit(2)))
+        if len(exact) == 1:
+            return exact
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    name = func.lower(Customer.name)
+    rank = case((name == needle, 0), (name.like(needle.replace("%", "") + "%"), 1), else_=2)
+    stmt = (
+        select(Customer)
+        .where(or_(name.like(pattern, escape="\\"), func.lower(Customer.customer_ref) == needle))
+        .order_by(rank, func.length(Customer.name), Customer.name, Customer.customer_ref)
+        .limit(MAX_MATCHES)
+    )
+    found = list(session.scalars(stmt))
+    exact_names = [c for c in found if c.name.lower() == needle]
+    return exact_names if exact_names else found
+
+
+def customer_card(session: Session, request: Request) -> CustomerCard:
+    """One customer's installed products, service coverage, last purchases and revenue."""
+    found = find_customers(session, request.lookup or "")
+    if len(found) != 1:
+        return CustomerCard(request=request, matches=[Match(c.customer_ref, c.name) for c in found])
+    c = found[0]
+    d = request.as_of
+    profile = Profile(
+        c.customer_ref, c.name, c.segment, c.channel, c.industry, c.country, c.region, c.email
+    )
+    inst = session.execute(
+        select(Installation, Product.sku, Product.category)
+        .join(Product, Product.id == Installation.product_id)
+        .where(Installation.customer_id == c.id, Installation.installed_on <= d)
+        .order_by(Installation.installed_on.desc(), Installation.serial)
+    ).all()
+    installations = [
+        InstallationLine(
+            i.serial,
+            sku,
+            cat,
+            i.site,
+            i.installed_on,
+            i.removed_on,
+            i.removed_on is None or i.removed_on > d,
+        )
+        for i, sku, cat in inst
+    ]
+    installations.sort(key=lambda i: not i.active)
+    recent = session.execute(
+        select(Purchase, Product.sku)
+        .join(Product, Product.id == Purchase.product_id)
+        .where(Purchase.customer_id == c.id, Purchase.purchased_on <= d)
+        .order_by(Purchase.purchased_on.desc(), Purchase.order_ref.desc(), Purchase.line_no.desc())
+        .limit(RECENT_PURCHASES)
+    ).all()
+    purchases = [
+        PurchaseLine(p.order_ref, p.line_no, sku, p.quantity, money(p.unit_price), p.purchased_on)
+        for p, sku in recent
+    ]
+    cov = session.execute(
+        select(Purchase, Product.sku, Product.for_category)
+        .join(Product, Product.id == Purchase.product_id)
+        .where(
+            Purchase.customer_id == c.id,
+            Purchase.quantity > 0,
+            Purchase.purchased_on <= d,
+            Product.kind.in_(("service", "subscription")),
+            Purchase.coverage_start.is_not(None),
+            Purchase.coverage_end.is_not(None),
+        )
+        .order_by(Purchase.coverage_end.desc(), Product.sku)
+    ).all()
+    coverage = [
+        CoverageLine(
+            sku,
+            for_cat,
+            p.coverage_start,
+            p.coverage_end,
+            p.coverage_start <= d <= p.coverage_end,
+        )
+        for p, sku, for_cat in cov
+        if p.coverage_start is not None and p.coverage_end is not None
+    ]
+    revenue = session.scalar(
+        select(func.coalesce(func.sum(Purchase.quantity * Purchase.unit_price), 0)).where(
+            Purchase.customer_id == c.id, Window.ending(d).contains(Purchase.purchased_on)
+        )
+    )
+    return CustomerCard(
+        request=request,
+        customer=profile,
+        installations=installations,
+        purchases=purchases,
+        coverage=coverage,
+        revenue=money(revenue),
+    )

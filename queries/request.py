@@ -1,0 +1,59 @@
+"""The typed request every predefined query receives (built by bot.parsing from command text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+CUSTOMER_DIMENSIONS = ("segment", "channel", "industry", "region", "country")
+PRODUCT_DIMENSIONS = ("category", "product")
+TIME_DIMENSIONS = ("year", "quarter", "month")
+DIMENSIONS = CUSTOMER_DIMENSIONS + PRODUCT_DIMENSIONS + TIME_DIMENSIONS
+UPSELL_RULES = ("service", "renewal", "install", "consumables", "aging")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """A product category, or one product (by sku)."""
+
+    kind: str  # "category" or "product"
+    value: str  # the category name or the sku
+    category: str  # the category itself, or the product's category
+
+    @property
+    def is_product(self) -> bool:
+        return self.kind == "product"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Filter:
+    """`in <value>`: a customer dimension equal to a value (or, negated, different and known)."""
+
+    dimension: str
+    value: str
+    negate: bool = False
+    label: str = ""
+
+    def describe(self) -> str:
+        return self.label or f"{self.dimension}:{self.value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    verb: str
+    as_of: date
+    target: Target | None = None
+    by: str | None = None
+    filters: tuple[Filter, ...] = ()
+    top: int | None = None
+    rule: str | None = None
+    rank_by: str = "revenue"
+    lookup: str | None = None
+    csv: bool = False
+    public: bool = False
+    text: str = ""
+    extras: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target_name(self) -> str | None:
+        return self.target.value if self.target else None

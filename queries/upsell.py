@@ -1,0 +1,226 @@
+"""Upsell candidates (SPEC §4): five rules per core category, best first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy.orm import Session
+
+from queries.models import Customer, Installation, Product, Purchase
+from queries.request import UPSELL_RULES, Filter, Request
+from queries.results import header, jsonable
+from queries.scope import (
+    Window,
+    active_at,
+    covers,
+    customer_conditions,
+    days_before,
+    in_products,
+    product_ids,
+    years_before,
+)
+
+RENEWAL_DAYS = 60
+INSTALL_GRACE_DAYS = 14
+CONSUMABLE_DAYS = 90
+AGING_YEARS = 5
+
+
+@dataclass(frozen=True)
+class Candidate:
+    customer_ref: str
+    name: str
+    category: str
+    rule: str
+    score: int
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpsellList:
+    request: Request
+    candidates: list[Candidate] = field(default_factory=list)
+    kind: str = "upsell"
+
+    def to_json(self) -> dict[str, Any]:
+        return header(self.kind, self.request) | {"candidates": jsonable(self.candidates)}
+
+    def by_rule(self) -> dict[str, list[Candidate]]:
+        grouped: dict[str, list[Candidate]] = {rule: [] for rule in UPSELL_RULES}
+        for c in self.candidates:
+            grouped[c.rule].append(c)
+        return grouped
+
+
+@dataclass(frozen=True)
+class _Category:
+    """The product id sets one category's rules look at."""
+
+    name: str
+    units: list[int]  # products of the category (or the one target product)
+    installable: list[int]
+    services: list[int]
+    consumables: list[int]
+
+
+def core_categories(session: Session) -> list[str]:
+    stmt = select(Product.category).where(Product.kind == "core").distinct()
+    return sorted(session.scalars(stmt))
+
+
+def _category(session: Session, name: str, sku: str | None) -> _Category:
+    own = [Product.category == name] + ([Product.sku == sku] if sku else [])
+    return _Category(
+        name=name,
+        units=product_ids(session, *own),
+        installable=product_ids(session, *own, Product.installable.is_(True)),
+        services=product_ids(session, Product.kind == "service", Product.for_category == name),
+        consumables=product_ids(
+            session, Product.kind == "consumable", Product.for_category == name
+        ),
+    )
+
+
+def _active_units(cat: _Category, d: date, *extra: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(Installation.customer_id.label("cid"), func.count().label("score"))
+        .where(active_at(d), *in_products(Installation.product_id, cat.units), *extra)
+        .group_by(Installation.customer_id)
+    )
+
+
+def _service(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+    covered = exists().where(
+        Purchase.customer_id == Installation.customer_id,
+        *in_products(Purchase.product_id, cat.services),
+        covers(d),
+    )
+    return _active_units(cat, d, ~covered), lambda n: f"{n} active unit(s), no service plan"
+
+
+def _renewal(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+    latest = func.max(Purchase.coverage_end)
+    horizon = d + timedelta(days=RENEWAL_DAYS)
+    stmt = (
+        select(Purchase.customer_id.label("cid"), latest.label("ends_on"))
+        .where(
+            *in_products(Purchase.product_id, cat.services),
+            Purchase.quantity > 0,
+            Purchase.coverage_end.is_not(None),
+        )
+        .group_by(Purchase.customer_id)
+        .having(latest >= d, latest <= horizon)
+    )
+    return stmt, lambda n: f"service ends {(d + timedelta(days=n)).isoformat()} (in {n} days)"
+
+
+def _install(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+    bought = (
+        select(Purchase.customer_id.label("cid"), func.sum(Purchase.quantity).label("units"))
+        .where(
+            *in_products(Purchase.product_id, cat.installable),
+            Purchase.purchased_on <= days_before(d, INSTALL_GRACE_DAYS),
+        )
+        .group_by(Purchase.customer_id)
+        .subquery()
+    )
+    placed = (
+        select(Installation.customer_id.label("cid"), func.count().label("units"))
+        .where(*in_products(Installation.product_id, cat.units), Installation.installed_on <= d)
+        .group_by(Installation.customer_id)
+        .subquery()
+    )
+    gap = bought.c.units - func.coalesce(placed.c.units, 0)
+    stmt = (
+        select(bought.c.cid.label("cid"), gap.label("score"))
+        .select_from(bought)
+        .outerjoin(placed, placed.c.cid == bought.c.cid)
+        .where(gap > 0)
+    )
+    return stmt, lambda n: f"{n} unit(s) bought, not installed"
+
+
+def _consumables(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+    recent = exists().where(
+        Purchase.customer_id == Installation.customer_id,
+        *in_products(Purchase.product_id, cat.consumables),
+        Purchase.quantity > 0,
+        Window.ending(d, CONSUMABLE_DAYS).contains(Purchase.purchased_on),
+    )
+    return _active_units(
+        cat, d, ~recent
+    ), lambda n: f"{n} active unit(s), no consumables in {CONSUMABLE_DAYS} days"
+
+
+def _aging(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+    cutoff = years_before(d, AGING_YEARS)
+    stmt = _active_units(cat, d, Installation.installed_on <= cutoff)
+    return stmt, lambda n: f"{n} unit(s) installed on or before {cutoff.isoformat()}"
+
+
+_RULES = {
+    "service": _service,
+    "renewal": _renewal,
+    "install": _install,
+    "consumables": _consumables,
+    "aging": _aging,
+}
+
+
+def rule_candidates(
+    session: Session, rule: str, cat: _Category, d: date, filters: tuple[Filter, ...]
+) -> list[Candidate]:
+    stmt, describe = _RULES[rule](cat, d)
+    sub = stmt.subquery()
+    score_col = sub.c.ends_on if rule == "renewal" else sub.c.score
+    rows = session.execute(
+        select(Customer.customer_ref, Customer.name, score_col)
+        .join(sub, sub.c.cid == Customer.id)
+        .where(*customer_conditions(filters))
+    )
+    out = []
+    for ref, name, value in rows:
+        score = (_as_date(value) - d).days if rule == "renewal" else int(value)
+        out.append(Candidate(ref, name, cat.name, rule, score, describe(score)))
+    return out
+
+
+def _as_date(value: Any) -> date:
+    # SQLite hands back max() of a date column as its ISO text.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _order(c: Candidate) -> tuple[int, int, str, str]:
+    score = c.score if c.rule == "renewal" else -c.score
+    return (UPSELL_RULES.index(c.rule), score, c.customer_ref, c.category)
+
+
+def upsell(session: Session, request: Request) -> UpsellList:
+    """Upsell candidates by rule, best first."""
+    d = request.as_of
+    target = request.target
+    if target is None:
+        cats = [_category(session, name, None) for name in core_categories(session)]
+    else:
+        cats = [_category(session, target.category, target.value if target.is_product else None)]
+    rules = [request.rule] if request.rule else list(UPSELL_RULES)
+    found = [
+        c
+        for rule in rules
+        for cat in cats
+        for c in rule_candidates(session, rule, cat, d, request.filters)
+    ]
+    found.sort(key=_order)
+    if request.top is not None:
+        kept: dict[str, int] = {}
+        limited = []
+        for c in found:
+            kept[c.rule] = kept.get(c.rule, 0) + 1
+            if kept[c.rule] <= request.top:
+                limited.append(c)
+        found = limited
+    return UpsellList(request=request, candidates=found)

@@ -1,0 +1,47 @@
+"""The words a command may use that come from the data: categories, products, dimension values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from queries.models import Customer, Product
+from queries.request import CUSTOMER_DIMENSIONS
+
+
+@dataclass(frozen=True)
+class ProductWord:
+    sku: str
+    name: str
+    category: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vocabulary:
+    categories: tuple[str, ...] = ()
+    products: tuple[ProductWord, ...] = ()
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def load_vocabulary(session: Session) -> Vocabulary:
+    """Distinct categories, products and customer-dimension values (small: a few hundred)."""
+    products = tuple(
+        ProductWord(sku, name, category)
+        for sku, name, category in session.execute(
+            select(Product.sku, Product.name, Product.category).order_by(Product.sku)
+        )
+    )
+    values: dict[str, tuple[str, ...]] = {}
+    for dim in CUSTOMER_DIMENSIONS:
+        col = getattr(Customer, dim)
+        values[dim] = tuple(
+            str(v)
+            for v in session.scalars(select(col).where(col.is_not(None), col != "").distinct())
+        )
+    return Vocabulary(
+        categories=tuple(sorted({p.category for p in products})),
+        products=products,
+        values=values,
+    )
