@@ -16,7 +16,9 @@ from queries.results import Answer
 from queries.vocabulary import load_vocabulary
 
 
-def parse_command(session: Session, text: str, *, as_of: date | None, settings: Settings) -> Request:
+def parse_command(
+    session: Session, text: str, *, as_of: date | None, settings: Settings
+) -> Request:
     """Parse against the live vocabulary; `as_of` (e.g. --as-of) is the default date."""
     return parse(
         text,

@@ -1,0 +1,1 @@
+"""Pure renderers: query results → text (CLI) or Block Kit (Slack)."""
