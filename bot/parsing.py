@@ -200,8 +200,8 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
             flags.add(low)
         elif verb == "upsell" and low in UPSELL_RULES and rule is None:
             rule = low
-        elif (
-            verb == "digest" and low == "now" or verb == "top" and low in ("customer", "customers")
+        elif (verb == "digest" and low == "now") or (
+            verb == "top" and low in ("customer", "customers")
         ):
             pass
         else:
@@ -335,7 +335,7 @@ def _filter(word: str | None, ctx: _Context, verb: str) -> Filter:
         + ", ".join(CUSTOMER_DIMENSIONS)
         + ", and international/domestic).",
         example=example,
-        suggestions=tuple(f"in {v}" for v in _closest(word, every + ["international", "domestic"])),
+        suggestions=tuple(f"in {v}" for v in _closest(word, [*every, "international", "domestic"])),
     )
 
 

@@ -46,7 +46,9 @@ class Settings:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise SettingsError(f"BASEBOT_TZ is not a known time zone (e.g. Europe/Berlin): {exc}")
+            raise SettingsError(
+                f"BASEBOT_TZ is not a known time zone (e.g. Europe/Berlin): {exc}"
+            ) from None
         port_text = env.get("PORT") or "3000"
         if not port_text.isdigit():
             raise SettingsError("PORT must be a whole number, e.g. 3000")

@@ -53,7 +53,7 @@ def _by_category(session: Session, stmt: Any) -> dict[str, int]:
 
 
 def compare(session: Session, request: Request) -> Comparison:
-    """Per category: customers, installed customers, install rate, not-installed and removed units."""
+    """Per category: buyers, installed customers, install rate, units not installed, removed."""
     d = request.as_of
     cats = compared_categories(session, request)
     in_cats: list[ColumnElement[bool]] = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
+from sqlalchemy import Select, SQLColumnExpression, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product, Purchase
@@ -36,7 +36,11 @@ class HealthReport:
 
 
 def _check(
-    session: Session, name: str, description: str, label: ColumnElement[Any], stmt: Select[Any]
+    session: Session,
+    name: str,
+    description: str,
+    label: SQLColumnExpression[Any],
+    stmt: Select[Any],
 ) -> Check:
     sub = stmt.add_columns(label.label("label")).subquery()
     count = session.scalar(select(func.count()).select_from(sub)) or 0

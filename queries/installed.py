@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product
@@ -75,7 +75,7 @@ def installed_totals(
 def installed_breakdown(
     session: Session, d: date, by: str, target: Target | None, filters: tuple[Filter, ...]
 ) -> list[InstalledRow]:
-    parts: list[ColumnElement[Any]]
+    parts: list[SQLColumnExpression[Any]]
     if by in CUSTOMER_DIMENSIONS:
         parts = [customer_dimension(by)]
     elif by == "category":
@@ -96,7 +96,7 @@ def installed_breakdown(
     for *keys, customers, units in session.execute(stmt):
         key = (
             str(keys[0])
-            if by in CUSTOMER_DIMENSIONS + ("category", "product")
+            if by in (*CUSTOMER_DIMENSIONS, "category", "product")
             else time_key(by, keys)
         )
         rows.append(InstalledRow(key, int(customers), int(units)))

@@ -12,8 +12,11 @@ from queries.request import Request
 class Answer(Protocol):
     """What every predefined query returns: its request, and its SPEC §6 JSON."""
 
-    kind: str
-    request: Request
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def request(self) -> Request: ...
 
     def to_json(self) -> dict[str, Any]: ...
 

@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    SQLColumnExpression,
     and_,
     cast,
     extract,
@@ -52,7 +53,7 @@ class Window:
     def ending(cls, d: date, days: int = WINDOW_DAYS) -> Window:
         return cls(days_before(d, days), d)
 
-    def contains(self, col: ColumnElement[date]) -> ColumnElement[bool]:
+    def contains(self, col: SQLColumnExpression[date | None]) -> ColumnElement[bool]:
         return and_(col > self.start, col <= self.end)
 
 
@@ -76,7 +77,9 @@ def target_product_ids(session: Session, target: Target | None) -> list[int] | N
     return product_ids(session, *target_condition(target))
 
 
-def in_products(col: ColumnElement[int], ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
+def in_products(
+    col: SQLColumnExpression[int], ids: Sequence[int] | None
+) -> list[ColumnElement[bool]]:
     if ids is None:
         return []
     if not ids:
@@ -112,7 +115,7 @@ def covers(d: date) -> ColumnElement[bool]:
     )
 
 
-def dimension_key(col: ColumnElement[str | None]) -> ColumnElement[str]:
+def dimension_key(col: SQLColumnExpression[str | None]) -> ColumnElement[str]:
     """A breakdown key: NULL or empty → "(unknown)"."""
     return func.coalesce(func.nullif(col, ""), literal(UNKNOWN))
 
@@ -123,7 +126,7 @@ def customer_dimension(by: str) -> ColumnElement[str]:
     return dimension_key(col)
 
 
-def time_parts(col: ColumnElement[date], by: str) -> list[ColumnElement[int]]:
+def time_parts(col: SQLColumnExpression[date], by: str) -> list[ColumnElement[int]]:
     """Integer parts of a date column for `by year|quarter|month` (portable SQL)."""
     year = cast(extract("year", col), Integer)
     month = cast(extract("month", col), Integer)

@@ -85,7 +85,7 @@ def _category(session: Session, name: str, sku: str | None) -> _Category:
     )
 
 
-def _active_units(cat: _Category, d: date, *extra: ColumnElement[bool]) -> Select[Any]:
+def _active_units(cat: _Category, d: date, *extra: ColumnElement[bool]) -> Select[Any, Any]:
     return (
         select(Installation.customer_id.label("cid"), func.count().label("score"))
         .where(active_at(d), *in_products(Installation.product_id, cat.units), *extra)
@@ -93,7 +93,7 @@ def _active_units(cat: _Category, d: date, *extra: ColumnElement[bool]) -> Selec
     )
 
 
-def _service(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+def _service(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
     covered = exists().where(
         Purchase.customer_id == Installation.customer_id,
         *in_products(Purchase.product_id, cat.services),
@@ -102,7 +102,7 @@ def _service(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]
     return _active_units(cat, d, ~covered), lambda n: f"{n} active unit(s), no service plan"
 
 
-def _renewal(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+def _renewal(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
     latest = func.max(Purchase.coverage_end)
     horizon = d + timedelta(days=RENEWAL_DAYS)
     stmt = (
@@ -118,7 +118,7 @@ def _renewal(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]
     return stmt, lambda n: f"service ends {(d + timedelta(days=n)).isoformat()} (in {n} days)"
 
 
-def _install(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+def _install(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
     bought = (
         select(Purchase.customer_id.label("cid"), func.sum(Purchase.quantity).label("units"))
         .where(
@@ -144,7 +144,7 @@ def _install(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]
     return stmt, lambda n: f"{n} unit(s) bought, not installed"
 
 
-def _consumables(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+def _consumables(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
     recent = exists().where(
         Purchase.customer_id == Installation.customer_id,
         *in_products(Purchase.product_id, cat.consumables),
@@ -156,7 +156,7 @@ def _consumables(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], 
     ), lambda n: f"{n} active unit(s), no consumables in {CONSUMABLE_DAYS} days"
 
 
-def _aging(cat: _Category, d: date) -> tuple[Select[Any], Callable[[int], str]]:
+def _aging(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
     cutoff = years_before(d, AGING_YEARS)
     stmt = _active_units(cat, d, Installation.installed_on <= cutoff)
     return stmt, lambda n: f"{n} unit(s) installed on or before {cutoff.isoformat()}"

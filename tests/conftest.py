@@ -31,7 +31,9 @@ def _fresh_postgres(url: str) -> Engine:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     if request.param == "sqlite":
         path = Path(tmp_path_factory.mktemp("db")) / "test.db"
         eng = make_engine(f"sqlite:///{path}")

@@ -54,11 +54,15 @@ def test_category_in_any_case_or_number(word: str) -> None:
 
 
 def test_a_category_wins_over_a_product_of_the_same_name() -> None:
-    assert p("customers printers").target == Target(kind="category", value="printers", category="printers")
+    assert p("customers printers").target == Target(
+        kind="category", value="printers", category="printers"
+    )
 
 
 def test_products_by_sku_or_name() -> None:
-    assert p("installed prn-400").target == Target(kind="product", value="PRN-400", category="printers")
+    assert p("installed prn-400").target == Target(
+        kind="product", value="PRN-400", category="printers"
+    )
     assert p("installed laserpro 400").target == Target(
         kind="product", value="PRN-400", category="printers"
     )
@@ -113,7 +117,11 @@ def test_top_upsell_and_rules() -> None:
 
 def test_customer_lookup_keeps_the_name_whole() -> None:
     req = p("customer Bits by Design in Berlin as of 2026-01-01 public")
-    assert (req.lookup, req.as_of, req.public) == ("Bits by Design in Berlin", date(2026, 1, 1), True)
+    assert (req.lookup, req.as_of, req.public) == (
+        "Bits by Design in Berlin",
+        date(2026, 1, 1),
+        True,
+    )
 
 
 @pytest.mark.parametrize(

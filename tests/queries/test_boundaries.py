@@ -154,7 +154,9 @@ def test_renewal_and_coverage_edges(session: Session) -> None:
     f.buy("LATER", "SVC", "2026-06-01", coverage=("2026-07-11", "2027-07-10"))  # renewed
     f.buy("GONE", "SVC", "2024-01-01", coverage=("2024-01-01", "2026-06-29"))  # ended D-1
     reply = ask(session, "upsell printers", d)
-    renewal = [(c["customer_ref"], c["score"]) for c in reply["candidates"] if c["rule"] == "renewal"]
+    renewal = [
+        (c["customer_ref"], c["score"]) for c in reply["candidates"] if c["rule"] == "renewal"
+    ]
     assert renewal == [("E0", 0), ("E60", 60)]
     service = [c["customer_ref"] for c in reply["candidates"] if c["rule"] == "service"]
     assert service == ["GONE"]  # E0's coverage ending on D still covers D

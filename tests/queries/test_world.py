@@ -156,7 +156,9 @@ def test_upsell_printers_every_rule(world: Session) -> None:
 
 def test_upsell_without_target_covers_every_core_category(world: Session) -> None:
     reply = ask(world, "upsell")
-    copiers = [(c["rule"], c["customer_ref"]) for c in reply["candidates"] if c["category"] == "copiers"]
+    copiers = [
+        (c["rule"], c["customer_ref"]) for c in reply["candidates"] if c["category"] == "copiers"
+    ]
     # E has an active copier, no service, no consumables for copiers exist.
     assert copiers == [("service", "E"), ("consumables", "E")]
     assert len(reply["candidates"]) == 9

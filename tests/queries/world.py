@@ -33,8 +33,15 @@ def build_world(session: Session) -> Fixture:
     f.buy("A", "TON-1", "2026-04-01", 1, 50)  # exactly D-90: outside (D-90, D]
 
     # B: government/indirect/commercial/DE/EMEA.
-    f.customer("B", "Bergmann Behörde", segment="government", channel="indirect",
-               industry="commercial", country="DE", region="EMEA")
+    f.customer(
+        "B",
+        "Bergmann Behörde",
+        segment="government",
+        channel="indirect",
+        industry="commercial",
+        country="DE",
+        region="EMEA",
+    )
     f.buy("B", "PRN-2", "2026-06-16", 3, 500)  # exactly D-14: counts for the install rule
     f.buy("B", "PRN-2", "2026-06-17", 1, 500)  # D-13: too recent for the install rule
     f.buy("B", "PRN-2", "2026-06-25", -1, 500)  # a return
@@ -50,8 +57,15 @@ def build_world(session: Session) -> Fixture:
     f.buy("C", "TON-1", "2026-04-02", 1, 50)  # D-89: recent
 
     # E: a prospect with an installation and no purchase (installed base, not customer base).
-    f.customer("E", "Etoile Asso", segment="nonprofit", channel="indirect",
-               industry="industrial", country="FR", region="EMEA")
+    f.customer(
+        "E",
+        "Etoile Asso",
+        segment="nonprofit",
+        channel="indirect",
+        industry="industrial",
+        country="FR",
+        region="EMEA",
+    )
     f.install("E", "COP-1", "2026-01-01", serial="E-1")
 
     # F: bought a copier exactly at D-365 (in the base, not active), returned it in the window.
