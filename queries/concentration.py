@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,10 +13,18 @@ from sqlalchemy.orm import Session
 from queries.models import Customer, Purchase
 from queries.request import Request
 from queries.results import header
-from queries.scope import Window, customer_conditions, in_products, money, target_product_ids
+from queries.scope import (
+    Window,
+    customer_conditions,
+    exact,
+    in_products,
+    money,
+    money_sum,
+    target_product_ids,
+)
 
 TOP_SHARE = 0.2
-TALL_THRESHOLD = 80.0
+TALL_THRESHOLD = Decimal(80)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +51,7 @@ class Concentration:
 
 def concentration(session: Session, request: Request) -> Concentration:
     """Share of revenue from the top 20% of paying customers, HHI, and the broad/tall verdict."""
-    revenue = func.sum(Purchase.quantity * Purchase.unit_price)
+    revenue = money_sum(Purchase.quantity * Purchase.unit_price)
     per_customer = (
         select(revenue.label("revenue"))
         .join(Customer, Customer.id == Purchase.customer_id)
@@ -57,7 +66,7 @@ def concentration(session: Session, request: Request) -> Concentration:
     )
     rev = per_customer.c.revenue
     n, total, squares = session.execute(
-        select(func.count(), func.sum(rev), func.sum(rev * rev))
+        select(func.count(), money_sum(rev), func.sum(rev * rev))
     ).one()
     n = int(n)
     if n == 0:
@@ -70,18 +79,19 @@ def concentration(session: Session, request: Request) -> Concentration:
             hhi=None,
             verdict=None,
         )
-    total = float(total)
     k = math.ceil(TOP_SHARE * n)
     top_rows = select(rev.label("r")).order_by(rev.desc()).limit(k).subquery()
-    top_total = float(session.execute(select(func.sum(top_rows.c.r))).scalar_one())
-    share = round(100.0 * top_total / total, 1)
-    hhi = round(10_000.0 * float(squares) / (total * total), 1)
+    top_total = exact(session.execute(select(money_sum(top_rows.c.r))).scalar_one())
+    all_total = exact(total)
+    share = top_total * 100 / all_total
+    hhi = round(10_000.0 * float(squares) / float(all_total) ** 2, 1)
     return Concentration(
         request=request,
         customers=n,
         revenue=money(total),
         top_customers=k,
-        top20_share=share,
+        top20_share=float(share.quantize(Decimal("0.1"), ROUND_HALF_UP)),
         hhi=hhi,
-        verdict="tall" if 100.0 * top_total / total >= TALL_THRESHOLD else "broad",
+        # Decided on exact decimals: 100.04 of 125.05 is 80%, not 79.999…%.
+        verdict="tall" if share >= TALL_THRESHOLD else "broad",
     )

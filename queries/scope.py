@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypeVar
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -145,6 +146,23 @@ def time_key(by: str, parts: Sequence[int | None]) -> str:
     if by == "quarter":
         return f"{parts[0]:04d}-Q{parts[1]}"
     return f"{parts[0]:04d}-{parts[1]:02d}"
+
+
+MONEY_DECIMALS = 4
+
+
+def money_sum(expr: SQLColumnExpression[Any]) -> ColumnElement[Any]:
+    """SUM of money, rounded to the stored scale.
+
+    SQLite keeps money as binary floats, so 100.10 + 200.20 must not rank below 300.30, and
+    1.10 + 2.20 - 3.30 must be exactly zero.
+    """
+    return func.round(func.coalesce(func.sum(expr), 0), MONEY_DECIMALS)
+
+
+def exact(value: float | None) -> Decimal:
+    """A money value from the database as an exact decimal at the stored scale."""
+    return Decimal(str(round(float(value or 0), MONEY_DECIMALS)))
 
 
 def money(value: float | None) -> float:

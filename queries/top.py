@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 from queries.models import Customer, Purchase
 from queries.request import Request
 from queries.results import header, jsonable
-from queries.scope import Window, customer_conditions, in_products, money, target_product_ids
+from queries.scope import (
+    Window,
+    customer_conditions,
+    in_products,
+    money,
+    money_sum,
+    target_product_ids,
+)
 
 DEFAULT_TOP = 10
 
@@ -40,7 +47,7 @@ class TopCustomers:
 
 def top(session: Session, request: Request) -> TopCustomers:
     """Top N customers by revenue (or units) in the 365 days ending at the as-of date."""
-    revenue = func.sum(Purchase.quantity * Purchase.unit_price)
+    revenue = money_sum(Purchase.quantity * Purchase.unit_price)
     units = func.sum(Purchase.quantity)
     rank = units if request.rank_by == "units" else revenue
     per_customer = (
