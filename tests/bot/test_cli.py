@@ -109,3 +109,72 @@ def test_console_script_answers_piped_commands(world_db: str) -> None:
     assert "3 customers with 4 units installed" in done.stdout
     assert "I don't know the command “nonsense”" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def _counts(url: str) -> tuple[int, ...]:
+    from sqlalchemy import func, select
+
+    from queries.models import Customer, Installation, Product, Purchase
+
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session:
+        counts = tuple(
+            int(session.scalar(select(func.count()).select_from(m)) or 0)
+            for m in (Customer, Product, Purchase, Installation)
+        )
+    engine.dispose()
+    return counts
+
+
+def test_import_refused_exits_1_lists_every_problem_and_changes_nothing(
+    world_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_ref,name,segment,channel,industry,country,region,email,created_on\n"
+        "N1,New One,business,direct,retail,US,AMER,,2026-01-01\n"
+    )
+    (folder / "purchases.csv").write_text(
+        "order_ref,line_no,customer_ref,sku,quantity,unit_price,purchased_on,"
+        "coverage_start,coverage_end\n"
+        "X1,1,N1,PRN-1,two,10,2026-01-01,,\n"
+        "X1,2,NOBODY,PRN-1,1,10,2026-02-30,,\n"
+    )
+    before = _counts(world_db)
+    assert main(["import", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "purchases.csv:2: quantity:" in err
+    assert "purchases.csv:3: customer_ref:" in err and "purchases.csv:3: purchased_on:" in err
+    assert "nothing was changed" in err
+    assert _counts(world_db) == before
+
+
+def test_import_then_reimport(
+    world_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "good"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_ref,name,segment,channel,industry,country,region,email,created_on\n"
+        "N1,New One,business,direct,retail,US,AMER,,2026-01-01\n"
+    )
+    before = _counts(world_db)
+    assert main(["import", str(folder)]) == 0
+    assert _counts(world_db) == (before[0] + 1, *before[1:])
+    assert main(["import", str(folder)]) == 0
+    assert "1 unchanged" in capsys.readouterr().out
+    assert _counts(world_db) == (before[0] + 1, *before[1:])
+
+
+def test_seed_refuses_a_database_with_data(
+    world_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed", "--customers", "50"]) == 2
+    assert "already has customers" in capsys.readouterr().err
+
+
+def test_seed_reset_fills_the_database(world_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["seed", "--reset", "--customers", "60", "--today", "2026-06-30"]) == 0
+    assert _counts(world_db)[0] == 60
+    assert main(["ask", "installed printers", "--json", "--as-of", "2026-06-30"]) == 0
