@@ -157,6 +157,20 @@ def cmd_init_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.serve import serve
+
+    serve(settings, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_socket(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.serve import socket
+
+    socket(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="basebot",
@@ -183,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_seed)
     p = sub.add_parser("init-db", help="bring the database to the latest schema")
     p.set_defaults(func=cmd_init_db)
+    p = sub.add_parser("serve", help="the Slack app over HTTP at /slack/events (port $PORT)")
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--port", type=int, help="port (default $PORT, else 3000)")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("socket", help="the Slack app over Socket Mode (needs SLACK_APP_TOKEN)")
+    p.set_defaults(func=cmd_socket)
     return parser
 
 

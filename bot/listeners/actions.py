@@ -1,0 +1,112 @@
+"""Buttons: paging, picking one of several customers, CSV, and sharing in the channel.
+
+Each button carries a ButtonState (command text, as-of date, page): the command is re-parsed
+and re-run, so a button can never do more than typing the command would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.listeners.replies import (
+    Asker,
+    compute,
+    delete_original,
+    incident_guard,
+    send,
+    upload_csv,
+)
+from bot.listeners.services import Services, services
+from bot.parsing import ParseError
+from bot.render.blocks import (
+    ACTION_CSV,
+    ACTION_SHARE,
+    PAGE_ACTIONS,
+    PICK_ACTIONS,
+    ButtonState,
+    render_answer,
+    render_error,
+    render_notice,
+)
+from queries.results import Answer
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def show_page(
+    body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    """Previous/Next, or a picked customer: the same message, redrawn in place."""
+    svc = services(context)
+    asker = Asker.from_action(body)
+    with incident_guard(respond, client, asker, "a button"):
+        found = _reask(svc, body, respond, client, asker)
+        if found is None:
+            return
+        answer, state = found
+        public = not (body.get("container") or {}).get("is_ephemeral", False)
+        message = render_answer(
+            answer, currency=svc.settings.currency, page=state.page, public=public
+        )
+        send(respond, client, asker, message, public=public, replace_original=True)
+
+
+def send_csv(
+    body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    svc = services(context)
+    asker = Asker.from_action(body)
+    with incident_guard(respond, client, asker, "the CSV button"):
+        found = _reask(svc, body, respond, client, asker)
+        if found is None:
+            return
+        send(respond, client, asker, upload_csv(client, svc, asker, found[0], to_channel=False))
+
+
+def share_in_channel(
+    body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    """Post the answer publicly (the same page), then remove the private copy."""
+    svc = services(context)
+    asker = Asker.from_action(body)
+    with incident_guard(respond, client, asker, "the share button"):
+        found = _reask(svc, body, respond, client, asker)
+        if found is None:
+            return
+        answer, state = found
+        message = render_answer(
+            answer, currency=svc.settings.currency, page=state.page, shared_by=asker.user_id
+        )
+        send(respond, client, asker, message, public=True)
+        delete_original(respond)
+
+
+def _reask(
+    svc: Services, body: dict[str, Any], respond: Respond, client: WebClient, asker: Asker
+) -> tuple[Answer, ButtonState] | None:
+    actions = body.get("actions") or [{}]
+    try:
+        state = ButtonState.decode(str(actions[0].get("value") or ""))
+    except ValueError:
+        send(respond, client, asker, render_notice("That button is out of date: ask again."))
+        return None
+    try:
+        return compute(svc, state.command, as_of=state.as_of), state
+    except ParseError as exc:
+        send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
+        return None
+
+
+def register(app: App) -> None:
+    app.action(PAGE_ACTIONS)(ack=acknowledge, lazy=[show_page])
+    app.action(PICK_ACTIONS)(ack=acknowledge, lazy=[show_page])
+    app.action(ACTION_CSV)(ack=acknowledge, lazy=[send_csv])
+    app.action(ACTION_SHARE)(ack=acknowledge, lazy=[share_in_channel])
+
+
+__all__ = ["acknowledge", "register", "send_csv", "share_in_channel", "show_page"]

@@ -1,0 +1,43 @@
+"""The slash command: ack at once, then answer in the background (a lazy listener)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.listeners.replies import Asker, compute, incident_guard, send, upload_csv
+from bot.listeners.services import services
+from bot.parsing import ParseError
+from bot.render.blocks import render_answer, render_error
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def answer_command(
+    body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    svc = services(context)
+    asker = Asker.from_command(body)
+    with incident_guard(respond, client, asker, "a slash command"):
+        try:
+            answer = compute(svc, str(body.get("text") or ""), as_of=None)
+        except ParseError as exc:
+            send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
+            return
+        public = answer.request.public
+        message = render_answer(answer, currency=svc.settings.currency, public=public)
+        send(respond, client, asker, message, public=public)
+        if answer.request.csv:
+            notice = upload_csv(client, svc, asker, answer, to_channel=public)
+            send(respond, client, asker, notice)
+
+
+def register(app: App, *, command_name: str) -> None:
+    app.command(command_name)(ack=acknowledge, lazy=[answer_command])
+
+
+__all__ = ["acknowledge", "answer_command", "register"]

@@ -1,0 +1,164 @@
+"""The path every listener shares: parse, query, render, reply; and what to do when it fails."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.ask import parse_command, run
+from bot.listeners.services import Services
+from bot.render.blocks import Message, csv_file, render_apology, render_notice
+from bot.render.text import title
+from queries.results import Answer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Asker:
+    """Who asked, and where."""
+
+    user_id: str
+    channel_id: str | None
+
+    @classmethod
+    def from_command(cls, body: Mapping[str, Any]) -> Asker:
+        return cls(user_id=str(body.get("user_id") or ""), channel_id=body.get("channel_id"))
+
+    @classmethod
+    def from_action(cls, body: Mapping[str, Any]) -> Asker:
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+            "channel_id"
+        )
+        return cls(user_id=str((body.get("user") or {}).get("id") or ""), channel_id=channel)
+
+
+def compute(svc: Services, text: str, *, as_of: date | None) -> Answer:
+    """Parse and answer in a session of its own; raises ParseError for a bad command."""
+    with svc.sessions() as session:
+        request = parse_command(session, text, as_of=as_of, settings=svc.settings)
+        return run(session, request, svc.settings)
+
+
+def new_incident() -> str:
+    return secrets.token_hex(4).upper()
+
+
+def send(
+    respond: Respond,
+    client: WebClient,
+    asker: Asker,
+    message: Message,
+    *,
+    public: bool = False,
+    replace_original: bool = False,
+) -> None:
+    """Reply through response_url; when Slack refuses it (expired, used up), post instead."""
+    try:
+        response = respond(
+            text=message.text,
+            blocks=message.blocks,
+            response_type="in_channel" if public else "ephemeral",
+            replace_original=replace_original,
+        )
+        if response.status_code == 200:
+            return
+        # respond() does not raise on an expired response_url: only the status tells.
+        log.warning("response_url refused the reply (HTTP %s)", response.status_code)
+    except Exception:
+        log.warning("response_url could not be reached", exc_info=True)
+    _post(client, asker, message, public=public)
+
+
+def _post(client: WebClient, asker: Asker, message: Message, *, public: bool) -> None:
+    if not asker.channel_id:
+        log.warning("no channel to post the reply in")
+        return
+    try:
+        if public:
+            client.chat_postMessage(
+                channel=asker.channel_id, text=message.text, blocks=message.blocks
+            )
+        else:
+            client.chat_postEphemeral(
+                channel=asker.channel_id,
+                user=asker.user_id,
+                text=message.text,
+                blocks=message.blocks,
+            )
+    except SlackApiError as exc:
+        log.warning("Slack refused the reply: %s", exc.response.get("error"))
+    except Exception:
+        log.exception("the reply could not be posted")
+
+
+def delete_original(respond: Respond) -> None:
+    try:
+        response = respond(delete_original=True)
+        if response.status_code != 200:
+            log.warning(
+                "response_url refused to delete the original (HTTP %s)", response.status_code
+            )
+    except Exception:
+        log.warning("response_url could not be reached", exc_info=True)
+
+
+@contextmanager
+def incident_guard(respond: Respond, client: WebClient, asker: Asker, what: str) -> Iterator[None]:
+    """Any failure becomes an apology with an incident id; the traceback goes to the log only."""
+    try:
+        yield
+    except Exception:
+        incident = new_incident()
+        log.exception("incident %s: %s failed", incident, what)
+        send(respond, client, asker, render_apology(incident))
+
+
+def upload_csv(
+    client: WebClient, svc: Services, asker: Asker, answer: Answer, *, to_channel: bool
+) -> Message:
+    """The full result as a CSV file: in the channel when public, else in a DM with the asker."""
+    name, content = csv_file(answer, currency=svc.settings.currency)
+    rows = max(content.count("\n") - 1, 0)
+    heading = title(answer.kind, answer.request)
+    try:
+        if to_channel and asker.channel_id:
+            channel = asker.channel_id
+        else:
+            channel = client.conversations_open(users=asker.user_id)["channel"]["id"]
+        client.files_upload_v2(
+            channel=channel,
+            filename=name,
+            title=name,
+            content=content,
+            initial_comment=f"{heading}: {rows} rows",
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        log.warning("Slack refused the CSV upload: %s", error)
+        return render_notice(
+            f"I couldn't upload the CSV file: Slack said “{error}”. If the app is not in this "
+            "channel, invite it, or ask without `public` to get the file in a direct message."
+        )
+    where = "in this channel" if to_channel and asker.channel_id else "in your DM with basebot"
+    return render_notice(f"The CSV file {name} ({rows} rows) is {where}.")
+
+
+__all__ = [
+    "Asker",
+    "compute",
+    "delete_original",
+    "incident_guard",
+    "new_incident",
+    "send",
+    "upload_csv",
+]

@@ -1,0 +1,33 @@
+"""What every listener needs besides Slack's own arguments, carried in Bolt's request context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import Settings
+
+CONTEXT_KEY = "basebot"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Services:
+        # Bolt deep-copies the context for lazy listeners; the engine and its pool are shared.
+        return self
+
+
+def services(context: Mapping[str, Any]) -> Services:
+    found = context.get(CONTEXT_KEY)
+    if not isinstance(found, Services):
+        raise LookupError("the basebot services are missing from the Bolt context")
+    return found
+
+
+__all__ = ["CONTEXT_KEY", "Services", "services"]

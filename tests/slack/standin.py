@@ -1,0 +1,192 @@
+"""A local stand-in for the Slack Web API and for response_url, recording every call.
+
+A small threaded HTTP server on 127.0.0.1. Paths:
+  /api/<method>        the Web API (auth.test, chat.*, conversations.open, files.*)
+  /upload/<file id>    the upload URL files.getUploadURLExternal hands out
+  /response/<id>       a response_url that accepts replies
+  /expired/<id>        a response_url that has expired (404 expired_url, as Slack answers)
+Channel "CNOTIN" plays a channel the app is not a member of (not_in_channel).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+NOT_IN_CHANNEL = "CNOTIN"
+
+
+@dataclass(frozen=True)
+class Call:
+    path: str
+    headers: dict[str, str]
+    raw: bytes
+    data: dict[str, Any]
+    at: float
+
+    @property
+    def method(self) -> str:
+        """The Web API method name, or '' for other paths."""
+        return self.path[len("/api/") :] if self.path.startswith("/api/") else ""
+
+    def blocks(self) -> list[dict[str, Any]] | None:
+        blocks = self.data.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return blocks if isinstance(blocks, list) else None
+
+
+class SlackStandIn:
+    def __init__(self) -> None:
+        self._calls: list[Call] = []
+        self._changed = threading.Condition()
+        self._files = itertools.count(1)
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path = self.path.split("?", 1)[0]
+                call = Call(
+                    path=path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    raw=raw,
+                    data=_parse(raw, self.headers.get("Content-Type") or ""),
+                    at=time.monotonic(),
+                )
+                status, body = standin._answer(call)
+                standin._record(call)
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                ctype = "application/json" if not isinstance(body, bytes) else "text/plain"
+                self.send_header("Content-Type", ctype + "; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.api_url = self.url + "/api/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> SlackStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ---------------------------------------------------------------- what the app sees
+
+    def _answer(self, call: Call) -> tuple[int, dict[str, Any] | bytes]:
+        if call.path.startswith("/response/"):
+            return 200, b"ok"
+        if call.path.startswith("/expired/"):
+            return 404, b"expired_url"
+        if call.path.startswith("/upload/"):
+            return 200, f"OK - {len(call.raw)}".encode()
+        data, method = call.data, call.method
+        channel = data.get("channel") or data.get("channel_id")
+        if channel == NOT_IN_CHANNEL:
+            return 200, {"ok": False, "error": "not_in_channel"}
+        if method == "auth.test":
+            return 200, {
+                "ok": True,
+                "url": "https://basebot-test.slack.com/",
+                "team": "Test",
+                "user": "basebot",
+                "team_id": "T0001",
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+            }
+        if method == "chat.postMessage":
+            return 200, {"ok": True, "channel": channel, "ts": "1700000000.000100"}
+        if method == "chat.postEphemeral":
+            return 200, {"ok": True, "message_ts": "1700000000.000200"}
+        if method == "conversations.open":
+            return 200, {"ok": True, "channel": {"id": "D" + str(data.get("users", "X"))}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._files):05d}"
+            return 200, {
+                "ok": True,
+                "file_id": file_id,
+                "upload_url": f"{self.url}/upload/{file_id}",
+            }
+        if method == "files.completeUploadExternal":
+            files = json.loads(data.get("files") or "[]")
+            return 200, {
+                "ok": True,
+                "files": [{"id": f["id"], "title": f.get("title")} for f in files],
+            }
+        return 200, {"ok": False, "error": "unknown_method"}
+
+    def _record(self, call: Call) -> None:
+        with self._changed:
+            self._calls.append(call)
+            self._changed.notify_all()
+
+    # ---------------------------------------------------------------- what tests ask
+
+    def response_url(self, *, expired: bool = False) -> str:
+        return f"{self.url}/{'expired' if expired else 'response'}/{uuid.uuid4().hex}"
+
+    def calls(self, where: Callable[[Call], bool] = lambda c: True) -> list[Call]:
+        with self._changed:
+            return [c for c in self._calls if where(c)]
+
+    def api(self, method: str) -> list[Call]:
+        return self.calls(lambda c: c.method == method)
+
+    def at(self, url: str) -> list[Call]:
+        path = url[len(self.url) :]
+        return self.calls(lambda c: c.path == path)
+
+    def wait(
+        self, where: Callable[[Call], bool], *, count: int = 1, timeout: float = 10.0
+    ) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [c for c in self._calls if where(c)]
+                left = deadline - time.monotonic()
+                if len(found) >= count or left <= 0:
+                    return found
+                self._changed.wait(left)
+
+    def replies(self, url: str, *, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The JSON bodies posted to one response_url (waits for `count` of them)."""
+        path = url[len(self.url) :]
+        found = self.wait(lambda c: c.path == path, count=count, timeout=timeout)
+        assert len(found) >= count, f"{len(found)} of {count} replies arrived at {path}"
+        return [c.data for c in found]
+
+
+def _parse(raw: bytes, content_type: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    text = raw.decode("utf-8", "replace")
+    if "json" in content_type or text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    if "x-www-form-urlencoded" in content_type:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return {}
