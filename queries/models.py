@@ -5,11 +5,12 @@ Table and column names are part of the contract; extra indexes serve the predefi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -115,3 +116,64 @@ class Installation(Base):
     site: Mapped[str | None] = mapped_column(Text)
     installed_on: Mapped[date] = mapped_column(Date)
     removed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class DigestSubscription(Base):
+    """A channel that gets the daily digest at a local time, optionally for a slice."""
+
+    __tablename__ = "digest_subscriptions"
+    __table_args__ = (UniqueConstraint("channel_id", "scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str] = mapped_column(Text)
+    channel_name: Mapped[str | None] = mapped_column(Text)
+    local_time: Mapped[str] = mapped_column(String(5), default="08:00")  # HH:MM
+    tz: Mapped[str] = mapped_column(Text, default="UTC")
+    scope: Mapped[str] = mapped_column(Text, default="")  # e.g. "printers in EMEA"
+    created_by: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DigestDelivery(Base):
+    """One subscription's digest for one local day; the unique key makes posting once-only."""
+
+    __tablename__ = "digest_deliveries"
+    __table_args__ = (UniqueConstraint("subscription_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("digest_subscriptions.id", ondelete="CASCADE")
+    )
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text)  # claimed, posted, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_ts: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """Every request — answered, refused or failed (SPEC §8). Never row data or secrets."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_user", "user_id", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    team_id: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(Text)
+    channel_id: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, default="slack")  # slack, cli, scheduler
+    verb: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[str] = mapped_column(Text, default="")  # normalised command text
+    rows: Mapped[int | None] = mapped_column(Integer)
+    ms: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(Text)  # answered, refused, bad_input, failed
+    rule: Mapped[str | None] = mapped_column(Text)  # the access rule that refused
+    incident_id: Mapped[str | None] = mapped_column(Text)
