@@ -52,6 +52,24 @@ def _by_category(session: Session, stmt: Any) -> dict[str, int]:
     return {str(k): int(v or 0) for k, v in session.execute(stmt)}
 
 
+def _count_by_category(
+    session: Session,
+    rows: type[Purchase] | type[Installation],
+    count: ColumnElement[int],
+    *where: ColumnElement[bool],
+) -> dict[str, int]:
+    """A count per product category over purchase lines or installations."""
+    stmt = (
+        select(Product.category, count)
+        .select_from(rows)
+        .join(Product, Product.id == rows.product_id)
+        .join(Customer, Customer.id == rows.customer_id)
+        .where(*where)
+        .group_by(Product.category)
+    )
+    return _by_category(session, stmt)
+
+
 def compare(session: Session, request: Request) -> Comparison:
     """Per category: buyers, installed customers, install rate, units not installed, removed."""
     d = request.as_of
@@ -62,32 +80,30 @@ def compare(session: Session, request: Request) -> Comparison:
     ]
     who = customer_conditions(request.filters)
 
-    bought = _by_category(
+    bought = _count_by_category(
         session,
-        select(Product.category, func.count(func.distinct(Purchase.customer_id)))
-        .select_from(Purchase)
-        .join(Product, Product.id == Purchase.product_id)
-        .join(Customer, Customer.id == Purchase.customer_id)
-        .where(Purchase.quantity > 0, Purchase.purchased_on <= d, *in_cats, *who)
-        .group_by(Product.category),
+        Purchase,
+        func.count(func.distinct(Purchase.customer_id)),
+        Purchase.quantity > 0,
+        Purchase.purchased_on <= d,
+        *in_cats,
+        *who,
     )
-    installed = _by_category(
+    installed = _count_by_category(
         session,
-        select(Product.category, func.count(func.distinct(Installation.customer_id)))
-        .select_from(Installation)
-        .join(Product, Product.id == Installation.product_id)
-        .join(Customer, Customer.id == Installation.customer_id)
-        .where(active_at(d), *in_cats, *who)
-        .group_by(Product.category),
+        Installation,
+        func.count(func.distinct(Installation.customer_id)),
+        active_at(d),
+        *in_cats,
+        *who,
     )
-    removed = _by_category(
+    removed = _count_by_category(
         session,
-        select(Product.category, func.count())
-        .select_from(Installation)
-        .join(Product, Product.id == Installation.product_id)
-        .join(Customer, Customer.id == Installation.customer_id)
-        .where(Window.ending(d).contains(Installation.removed_on), *in_cats, *who)
-        .group_by(Product.category),
+        Installation,
+        func.count(),
+        Window.ending(d).contains(Installation.removed_on),
+        *in_cats,
+        *who,
     )
     not_installed = _by_category(session, not_installed_units(d, in_cats, who))
 
