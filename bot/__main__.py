@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -171,6 +171,111 @@ def cmd_socket(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from queries.audit import entries
+
+    since = (
+        None
+        if args.since is None
+        else datetime.combine(args.since, datetime.min.time(), tzinfo=UTC)
+    )
+    with _factory(settings)() as session:
+        found = entries(session, since=since, user=args.user, limit=args.limit)
+    print(
+        "time (UTC)           team      user         channel      outcome    verb        "
+        "rows      ms  incident  command"
+    )
+    for e in found:
+        at = e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC)
+        print(
+            f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}  {e.team_id or '-':<8}  "
+            f"{e.user_id or '-':<11}  "
+            f"{e.channel_id or '-':<11}  {e.outcome:<9}  {e.verb or '-':<10}  "
+            f"{'-' if e.rows is None else e.rows:>4}  {'-' if e.ms is None else e.ms:>6}  "
+            f"{e.incident_id or e.rule or '-':<8}  {e.command}"
+        )
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    """Post every digest subscription at its local time, until stopped."""
+    from bot.digest import delivery_client
+    from bot.scheduler import run_forever
+
+    logging.getLogger("bot").setLevel(logging.INFO)
+    factory = _factory(settings)
+    print(f"basebot: digest scheduler on {settings.database_url.split('@')[-1]}", flush=True)
+    run_forever(factory, delivery_client(settings), settings, every=args.every)
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
+    """One digest: posted to a channel, or with --dry-run printed here (no Slack needed)."""
+    import time
+
+    from bot.digest import (
+        DigestUsageError,
+        build_digest,
+        delivery_client,
+        digest_chart,
+        digest_message,
+        parse_channel,
+        post_digest,
+    )
+
+    try:
+        channel = parse_channel(args.channel) if args.channel else None
+    except DigestUsageError as exc:
+        raise UsageError(str(exc)) from None
+    if channel is None and not args.dry_run:
+        raise UsageError("--channel is required unless --dry-run. Example: --channel C0123ABC")
+    as_of = args.as_of or settings.today()
+    factory = _factory(settings)
+    started = time.perf_counter()
+    with factory() as session:
+        try:
+            digest = build_digest(session, args.scope, as_of=as_of, settings=settings)
+        except ParseError as exc:
+            raise UsageError(exc.message) from None
+        built = time.perf_counter()
+        chart = digest_chart(session, digest)
+    charted = time.perf_counter()
+    message = digest_message(digest, currency=settings.currency)
+    if args.chart:
+        Path(args.chart).write_bytes(chart)
+    if args.dry_run:
+        print(message.text)
+        print()
+        if args.json:
+            print(json.dumps(digest.to_json(), indent=2, ensure_ascii=False))
+        else:
+            print(render_text(digest, currency=settings.currency), end="")
+        print(
+            f"\n(dry run: figures {built - started:.2f} s, chart {charted - built:.2f} s"
+            f" ({len(chart):,} bytes PNG); nothing posted)",
+            file=sys.stderr,
+        )
+        return 0
+    assert channel is not None
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        posted = post_digest(
+            delivery_client(settings),
+            channel.id,
+            message,
+            chart,
+            title=f"Installed base {digest.day}",
+        )
+    except SlackApiError as exc:
+        print(f"basebot: Slack refused the digest: {exc.response.get('error')}", file=sys.stderr)
+        return 1
+    print(f"Posted the digest for {digest.day} in {channel.id} (ts {posted.ts}).")
+    if posted.chart_error:
+        print(f"basebot: {posted.chart_error}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="basebot",
@@ -203,6 +308,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("socket", help="the Slack app over Socket Mode (needs SLACK_APP_TOKEN)")
     p.set_defaults(func=cmd_socket)
+    p = sub.add_parser("audit", help="print the audit log, newest first")
+    p.add_argument("--since", type=_date, help="only entries on or after this date (UTC)")
+    p.add_argument("--user", help="only this Slack user id")
+    p.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("scheduler", help="post the daily digest subscriptions at their times")
+    p.add_argument("--every", type=float, default=30.0, help="seconds between checks")
+    p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser("digest", help="post one digest to a channel, or preview it (--dry-run)")
+    p.add_argument("--channel", help="channel id (C…) or <#C…|name>")
+    p.add_argument("--as-of", type=_date, help="the digest's date D (it reports D-1)")
+    p.add_argument("--scope", default="", help="a slice, e.g. 'printers in EMEA'")
+    p.add_argument("--dry-run", action="store_true", help="print it instead of posting")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the JSON figures")
+    p.add_argument("--chart", help="also write the chart PNG to this path")
+    p.set_defaults(func=cmd_digest)
     return parser
 
 

@@ -15,7 +15,10 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import listeners
+from bot.access import load_rules
+from bot.listeners.guard import GroupMembers, Guard, RetryFilter, only_workspace
 from bot.listeners.services import CONTEXT_KEY, Services
+from bot.parsing import VERBS
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -103,9 +106,24 @@ def build_app(
         before_authorize=_signature_check(settings.slack_signing_secret),
         listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="basebot"),
     )
-    app.use(_attach(Services(settings=settings, sessions=session_factory)))
+    rules = load_rules(settings.access_file, verbs=VERBS)
+    guard = Guard(rules=rules, members=GroupMembers(app.client) if rules.all_groups else None)
+    app.use(only_workspace(settings.slack_team_id, settings.slack_app_id))
+    app.use(RetryFilter().middleware)
+    app.use(_attach(Services(settings=settings, sessions=session_factory, guard=guard)))
     listeners.register(app, command_name=settings.command_name)
+    _quiet_sdk_logs()
     return app
+
+
+def _quiet_sdk_logs() -> None:
+    # At DEBUG the SDKs log request bodies, response_urls and message blocks (contact data);
+    # basebot's own log says what happened without them.
+    # A level set on them explicitly (to debug Slack traffic on purpose) is kept.
+    for name in ("slack_bolt", "slack_sdk", "urllib3"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
 
 
 __all__ = ["LISTENER_THREADS", "build_app", "signature_ok", "web_client"]

@@ -24,6 +24,16 @@ MAX_TOP = 1000
 VERBS = ("help", *QUERIES)
 FLAGS = ("csv", "public")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# With should_escape (the manifest sets it, for digest channel ids) Slack sends an email or a
+# link typed in the command as <mailto:a@b.c|a@b.c> / <https://x|x>: keep what was typed.
+_SLACK_LINK = re.compile(r"<(?:mailto:|https?://)[^|>]*\|([^>]*)>|<((?:https?://)[^|>]*)>")
+
+
+def unescape_links(text: str) -> str:
+    """Slack's escaped links and emails back to the text the user typed."""
+    return _SLACK_LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -97,7 +107,7 @@ def parse(
             f"That command is {len(text)} characters long; the limit is {MAX_LENGTH}.",
             example=ctx.example("installed"),
         )
-    clean = _CONTROL.sub(" ", text).strip()
+    clean = _CONTROL.sub(" ", unescape_links(text)).strip()
     if clean.lower().startswith(command.lower() + " ") or clean.lower() == command.lower():
         clean = clean[len(command) :].strip()
     tokens = _tokens(clean, ctx)

@@ -108,7 +108,12 @@ def engine_for(settings: Settings) -> Engine:
         if make_url(url).get_backend_name() == "sqlite"
         else {"pool_size": LISTENER_THREADS, "max_overflow": LISTENER_THREADS // 2}
     )
-    engine = make_engine(url, **pool)
+    engine = make_engine(
+        url,
+        statement_timeout_ms=settings.statement_timeout_ms,
+        connect_timeout_s=settings.connect_timeout_s,
+        **pool,
+    )
     ensure_schema(engine)
     return engine
 

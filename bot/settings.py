@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +29,11 @@ class Settings:
     slack_api_url: str | None = None
     command_name: str = "/base"
     port: int = 3000
+    access_file: str | None = None
+    slack_team_id: str | None = None
+    slack_app_id: str | None = None
+    statement_timeout_ms: int = 10_000
+    connect_timeout_s: int = 5
 
     @property
     def zone(self) -> ZoneInfo:
@@ -66,4 +72,16 @@ class Settings:
             slack_api_url=env.get("SLACK_API_URL") or None,
             command_name=env.get("BASEBOT_COMMAND") or "/base",
             port=int(port_text),
+            access_file=env.get("BASEBOT_ACCESS_FILE") or None,
+            slack_team_id=env.get("SLACK_TEAM_ID") or None,
+            slack_app_id=env.get("SLACK_APP_ID") or None,
+            statement_timeout_ms=_whole(env, "BASEBOT_STATEMENT_TIMEOUT_MS", 10_000),
+            connect_timeout_s=_whole(env, "BASEBOT_CONNECT_TIMEOUT_S", 5),
         )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or str(default)).strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise SettingsError(f"{name} must be a positive whole number, e.g. {default}")
+    return int(text)

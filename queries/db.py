@@ -34,13 +34,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    statement_timeout_ms: int | None = None,
+    connect_timeout_s: int | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """The timeouts apply to PostgreSQL: a slow or unreachable server fails a request in
+    bounded time instead of holding a listener thread."""
     url = normalize_url(url)
+    # Error messages (and so the log) must not carry bound values: emails, names, refs.
+    kwargs.setdefault("hide_parameters", True)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if statement_timeout_ms:
+        options = connect_args.get("options", "")
+        connect_args["options"] = f"{options} -c statement_timeout={statement_timeout_ms}".strip()
+    if connect_timeout_s:
+        connect_args.setdefault("connect_timeout", connect_timeout_s)
+    if connect_args:
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

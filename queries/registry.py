@@ -132,7 +132,9 @@ QUERIES: dict[str, QuerySpec] = {
         QuerySpec(
             verb="digest",
             title="Daily digest",
-            usage="digest [now] [target] [in <value>] [as of YYYY-MM-DD]",
+            usage="digest [now] [target] [in <value>] [as of YYYY-MM-DD]"
+            " · digest subscribe #channel [HH:MM] [time zone] [target] [in <value>]"
+            " · digest unsubscribe #channel · digest list · digest now #channel",
             summary="yesterday's activity, the installed base and its change, contracts ending,"
             " top upsell candidates",
             definition="Activity of the day before the date; installed base at that day against"

@@ -44,14 +44,18 @@ def show_page(
     """Previous/Next, or a picked customer: the same message, redrawn in place."""
     svc = services(context)
     asker = Asker.from_action(body)
+    public = not (body.get("container") or {}).get("is_ephemeral", False)
     with incident_guard(respond, client, asker, "a button"):
-        found = _reask(svc, body, respond, client, asker)
+        found = _reask(svc, body, respond, client, asker, public=public)
         if found is None:
             return
         answer, state = found
-        public = not (body.get("container") or {}).get("is_ephemeral", False)
         message = render_answer(
-            answer, currency=svc.settings.currency, page=state.page, public=public
+            answer,
+            currency=svc.settings.currency,
+            page=state.page,
+            public=public,
+            contacts=svc.guard.may_see_contacts(asker.user_id, public=public),
         )
         send(respond, client, asker, message, public=public, replace_original=True)
 
@@ -75,7 +79,7 @@ def share_in_channel(
     svc = services(context)
     asker = Asker.from_action(body)
     with incident_guard(respond, client, asker, "the share button"):
-        found = _reask(svc, body, respond, client, asker)
+        found = _reask(svc, body, respond, client, asker, public=True)
         if found is None:
             return
         answer, state = found
@@ -87,7 +91,13 @@ def share_in_channel(
 
 
 def _reask(
-    svc: Services, body: dict[str, Any], respond: Respond, client: WebClient, asker: Asker
+    svc: Services,
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    asker: Asker,
+    *,
+    public: bool | None = None,
 ) -> tuple[Answer, ButtonState] | None:
     actions = body.get("actions") or [{}]
     try:
@@ -96,7 +106,7 @@ def _reask(
         send(respond, client, asker, render_notice("That button is out of date: ask again."))
         return None
     try:
-        return compute(svc, state.command, as_of=state.as_of), state
+        return compute(svc, state.command, as_of=state.as_of, asker=asker, public=public), state
     except ParseError as exc:
         send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
         return None

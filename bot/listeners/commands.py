@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
+from bot.listeners import digest
 from bot.listeners.replies import Asker, compute, incident_guard, send, upload_csv
 from bot.listeners.services import services
 from bot.parsing import ParseError
@@ -23,13 +24,19 @@ def answer_command(
     svc = services(context)
     asker = Asker.from_command(body)
     with incident_guard(respond, client, asker, "a slash command"):
+        if digest.is_digest_subcommand(str(body.get("text") or "")):
+            digest.handle(svc, body, respond, client, asker)
+            return
         try:
-            answer = compute(svc, str(body.get("text") or ""), as_of=None)
+            answer = compute(svc, str(body.get("text") or ""), as_of=None, asker=asker)
         except ParseError as exc:
             send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
             return
         public = answer.request.public
-        message = render_answer(answer, currency=svc.settings.currency, public=public)
+        contacts = svc.guard.may_see_contacts(asker.user_id, public=public)
+        message = render_answer(
+            answer, currency=svc.settings.currency, public=public, contacts=contacts
+        )
         send(respond, client, asker, message, public=public)
         if answer.request.csv:
             notice = upload_csv(client, svc, asker, answer, to_channel=public)

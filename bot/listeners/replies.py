@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,9 +13,15 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.ask import parse_command, run
+from bot.listeners.guard import (
+    Asked,
+    Incident,
+    Refused,
+    answer_guarded,
+    new_incident,
+)
 from bot.listeners.services import Services
-from bot.render.blocks import Message, csv_file, render_apology, render_notice
+from bot.render.blocks import Message, answer_grid, csv_file, render_apology, render_notice
 from bot.render.text import title
 from queries.results import Answer
 
@@ -29,28 +34,56 @@ class Asker:
 
     user_id: str
     channel_id: str | None
+    team_id: str | None = None
 
     @classmethod
     def from_command(cls, body: Mapping[str, Any]) -> Asker:
-        return cls(user_id=str(body.get("user_id") or ""), channel_id=body.get("channel_id"))
+        return cls(
+            user_id=str(body.get("user_id") or ""),
+            channel_id=body.get("channel_id"),
+            team_id=body.get("team_id"),
+        )
 
     @classmethod
     def from_action(cls, body: Mapping[str, Any]) -> Asker:
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
             "channel_id"
         )
-        return cls(user_id=str((body.get("user") or {}).get("id") or ""), channel_id=channel)
+        return cls(
+            user_id=str((body.get("user") or {}).get("id") or ""),
+            channel_id=channel,
+            team_id=(body.get("team") or {}).get("id"),
+        )
 
 
-def compute(svc: Services, text: str, *, as_of: date | None) -> Answer:
-    """Parse and answer in a session of its own; raises ParseError for a bad command."""
-    with svc.sessions() as session:
-        request = parse_command(session, text, as_of=as_of, settings=svc.settings)
-        return run(session, request, svc.settings)
+def compute(
+    svc: Services,
+    text: str,
+    *,
+    as_of: date | None,
+    asker: Asker | None = None,
+    public: bool | None = None,
+) -> Answer:
+    """Check the access rules, parse, answer and audit, in sessions of their own.
+
+    Raises ParseError for a bad command and Refused when an access rule refuses it; `public`
+    overrides the command's own word (the share button posts publicly whatever was typed).
+    """
+    who = asker or Asker(user_id="", channel_id=None)
+    return answer_guarded(
+        sessions=svc.sessions,
+        settings=svc.settings,
+        guard=svc.guard,
+        asked=Asked(team_id=who.team_id, user_id=who.user_id, channel_id=who.channel_id, text=text),
+        as_of=as_of,
+        public=public,
+        rows=_rows,
+    )
 
 
-def new_incident() -> str:
-    return secrets.token_hex(4).upper()
+def _rows(answer: Answer) -> int | None:
+    grid = answer_grid(answer)
+    return None if grid is None else len(grid.rows)
 
 
 def send(
@@ -114,11 +147,16 @@ def delete_original(respond: Respond) -> None:
 
 @contextmanager
 def incident_guard(respond: Respond, client: WebClient, asker: Asker, what: str) -> Iterator[None]:
-    """Any failure becomes an apology with an incident id; the traceback goes to the log only."""
+    """Any failure becomes an apology with an incident id; the traceback goes to the log only.
+
+    A refusal by an access rule becomes a private notice naming the rule.
+    """
     try:
         yield
-    except Exception:
-        incident = new_incident()
+    except Refused as exc:
+        send(respond, client, asker, render_notice(str(exc)))
+    except Exception as exc:
+        incident = exc.incident if isinstance(exc, Incident) else new_incident()
         log.exception("incident %s: %s failed", incident, what)
         send(respond, client, asker, render_apology(incident))
 

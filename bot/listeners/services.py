@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.listeners.guard import Guard
 from bot.settings import Settings
 
 CONTEXT_KEY = "basebot"
@@ -17,6 +18,7 @@ CONTEXT_KEY = "basebot"
 class Services:
     settings: Settings
     sessions: sessionmaker[Session]
+    guard: Guard = field(default_factory=Guard)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Services:
         # Bolt deep-copies the context for lazy listeners; the engine and its pool are shared.

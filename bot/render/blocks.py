@@ -138,8 +138,13 @@ def render_answer(
     page: int = 0,
     public: bool = False,
     shared_by: str | None = None,
+    contacts: bool = False,
 ) -> Message:
-    """The reply to a command: header, key figures, a (paged) table, what counts, buttons."""
+    """The reply to a command: header, key figures, a (paged) table, what counts, buttons.
+
+    Contact fields (a customer's email) are shown only when `contacts` is given (the access
+    rule `contact_fields` allows the asker) and never in a public or shared answer.
+    """
     if isinstance(answer, HelpAnswer):
         return render_help(answer)
     renderer = _RENDERERS.get(type(answer))
@@ -148,6 +153,10 @@ def render_answer(
     body = renderer(answer, currency)
     blocks: list[Block] = [HeaderBlock(text=_clip(body.header, MAX_HEADER_TEXT))]
     blocks += body.top
+    if contacts and not public and not shared_by and isinstance(answer, CustomerCard):
+        email = answer.customer.email if answer.customer else None
+        if email:
+            blocks.insert(len(blocks) - 1, _contact(email))  # after the profile line
     lines: list[str] = []
     shown = 0
     if body.grid is not None and body.show_table:
@@ -571,33 +580,48 @@ def _concentration(r: Concentration, currency: str) -> _Body:
 
 
 def _digest(r: Digest, currency: str) -> _Body:
+    # The "what changed" line first, then the figures; a quiet day says so instead of a row
+    # of zeros, and candidates are short lines per rule (readable on a phone) — CSV has them all.
+    summary = digest_summary(r, currency)
+    activity = [
+        (number(r.new_customers), "new customers"),
+        (number(r.purchase_lines), "purchase lines"),
+        (f"{number(r.revenue)} {currency}", "revenue that day"),
+        (f"+{number(r.units_installed)} / −{number(r.units_removed)}", "units installed / removed"),
+    ]
+    state = [
+        (
+            f"{number(r.installed_customers)} ({r.customers_change:+,})",
+            "installed-base customers (vs a week before)",
+        ),
+        (
+            f"{number(r.installed_units)} ({r.units_change:+,})",
+            "installed units (vs a week before)",
+        ),
+        (number(r.ending_service), "service lines ending in 30 days"),
+    ]
+    lines = []
+    for rule in UPSELL_RULES:
+        found = r.upsell.get(rule, [])
+        if found:
+            rows = "\n".join(
+                f"{n}. {_esc(c.name)} (`{_esc(c.customer_ref)}`) · {_esc(c.category)} · "
+                f"{_esc(c.detail)}"
+                for n, c in enumerate(found, 1)
+            )
+            lines.append(_section(f"*{rule}*\n{rows}"))
     return _Body(
         header=title(r.kind, r.request),
-        headline=digest_summary(r, currency),
+        headline=summary,
         top=[
-            _figures(
-                [
-                    (number(r.new_customers), "new customers"),
-                    (number(r.purchase_lines), "purchase lines"),
-                    (f"{number(r.revenue)} {currency}", "revenue that day"),
-                    (number(r.units_installed), "units installed"),
-                    (number(r.units_removed), "units removed"),
-                    (
-                        f"{number(r.installed_customers)} ({r.customers_change:+,})",
-                        "installed-base customers (vs a week before)",
-                    ),
-                    (
-                        f"{number(r.installed_units)} ({r.units_change:+,})",
-                        "installed units (vs a week before)",
-                    ),
-                    (number(r.ending_service), "service lines ending in 30 days"),
-                ]
-            ),
-            _section(_esc(digest_summary(r, currency))),
-            _section("*Top upsell candidates*"),
+            _section(f"*{_esc(summary)}*"),
+            _figures(state if r.quiet else [*activity, *state]),
+            DividerBlock(),
+            _section("*Top upsell candidates*" if lines else "No upsell candidates."),
+            *lines,
         ],
         grid=_candidate_grid(r.upsell),
-        empty="none",
+        show_table=False,
     )
 
 
@@ -642,6 +666,12 @@ _RENDERERS: dict[type, Callable[[Any, str], _Body]] = {
 def _esc(text: str) -> str:
     # Slack's three control characters: data must never become a mention or a link.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _contact(email: str) -> SectionBlock:
+    # Plain text: Slack would turn an email in mrkdwn into a mailto link (harmless) but a
+    # crafted value into something else; plain_text is never parsed.
+    return SectionBlock(text=PlainTextObject(text=_clip(f"Email: {email}", MAX_SECTION_TEXT)))
 
 
 def _clip(text: str, limit: int) -> str:

@@ -233,15 +233,26 @@ def _card(r: CustomerCard, currency: str) -> str:
     return "\n".join(parts)
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{number(n)} {one if n == 1 else many}"
+
+
 def digest_summary(r: Digest, currency: str = "USD") -> str:
-    """One line: what changed that day."""
+    """One line: what changed that day, and the installed base against a week before."""
+    change = (
+        f"installed base {r.units_change:+,} {'unit' if abs(r.units_change) == 1 else 'units'}"
+        " on the week"
+        if r.units_change
+        else "installed base unchanged on the week"
+    )
     if r.quiet:
-        return f"{r.day}: a quiet day — no purchases, installations or removals."
-    change = f"{r.units_change:+,} units" if r.units_change else "no change in units"
+        return f"{r.day}: a quiet day — no purchases, installations or removals; {change}."
     return (
-        f"{r.day}: {number(r.new_customers)} new customers, {number(r.purchase_lines)} purchase "
-        f"lines ({number(r.revenue)} {currency}), {number(r.units_installed)} units installed, "
-        f"{number(r.units_removed)} removed; installed base {change} on the week."
+        f"{r.day}: {_count(r.new_customers, 'new customer', 'new customers')}, "
+        f"{_count(r.purchase_lines, 'purchase line', 'purchase lines')} "
+        f"({number(r.revenue)} {currency}), "
+        f"{_count(r.units_installed, 'unit', 'units')} installed, "
+        f"{number(r.units_removed)} removed; {change}."
     )
 
 

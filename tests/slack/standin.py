@@ -6,6 +6,8 @@ A small threaded HTTP server on 127.0.0.1. Paths:
   /response/<id>       a response_url that accepts replies
   /expired/<id>        a response_url that has expired (404 expired_url, as Slack answers)
 Channel "CNOTIN" plays a channel the app is not a member of (not_in_channel).
+`script(method, ...)` queues answers for a method's next calls (e.g. HTTP 429 with
+Retry-After); `refuse(channel, error)` makes every call naming a channel fail with an error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 NOT_IN_CHANNEL = "CNOTIN"
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One queued answer: an HTTP status, a body, and extra headers (e.g. Retry-After)."""
+
+    status: int
+    body: dict[str, Any] | bytes
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,8 @@ class SlackStandIn:
         self._calls: list[Call] = []
         self._changed = threading.Condition()
         self._files = itertools.count(1)
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._refused: dict[str, str] = {}
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,12 +81,19 @@ class SlackStandIn:
                     data=_parse(raw, self.headers.get("Content-Type") or ""),
                     at=time.monotonic(),
                 )
-                status, body = standin._answer(call)
+                scripted = standin._next_scripted(call)
+                extra: dict[str, str] = {}
+                if scripted is not None:
+                    status, body, extra = scripted.status, scripted.body, scripted.headers
+                else:
+                    status, body = standin._answer(call)
                 standin._record(call)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 ctype = "application/json" if not isinstance(body, bytes) else "text/plain"
                 self.send_header("Content-Type", ctype + "; charset=utf-8")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -93,6 +113,40 @@ class SlackStandIn:
         self._server.server_close()
 
     # ---------------------------------------------------------------- what the app sees
+
+    def script(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        body: dict[str, Any] | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` calls of a Web API method this way, then as usual."""
+        answer = Scripted(status, body if body is not None else {"ok": False}, headers or {})
+        with self._changed:
+            self._scripts.setdefault(method, []).extend([answer] * times)
+
+    def refuse(self, channel: str, error: str) -> None:
+        """Every later call naming this channel fails with `error` (e.g. is_archived)."""
+        with self._changed:
+            self._refused[channel] = error
+
+    def reset_scripts(self) -> None:
+        with self._changed:
+            self._scripts.clear()
+            self._refused.clear()
+
+    def _next_scripted(self, call: Call) -> Scripted | None:
+        with self._changed:
+            queue = self._scripts.get(call.method)
+            if queue:
+                return queue.pop(0)
+            channel = call.data.get("channel") or call.data.get("channel_id")
+            if channel in self._refused:
+                return Scripted(200, {"ok": False, "error": self._refused[channel]}, {})
+        return None
 
     def _answer(self, call: Call) -> tuple[int, dict[str, Any] | bytes]:
         if call.path.startswith("/response/"):

@@ -1,0 +1,306 @@
+"""The daily digest as a Slack post: building it (pure), posting it (with its chart), and one
+subscription's delivery from claim to recorded outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.access import load_rules
+from bot.ask import parse_command, run
+from bot.chart import installed_chart
+from bot.parsing import VERBS
+from bot.render.blocks import Message, render_answer
+from bot.settings import Settings, SettingsError
+from queries.db import transaction
+from queries.digest import Digest
+from queries.history import HISTORY_DAYS, installed_history
+from queries.request import Request
+from queries.subscriptions import Due, claim, record_failed, record_posted
+
+log = logging.getLogger(__name__)
+
+# Slack answers these when the digest can never reach the channel as things stand.
+CHANNEL_GONE = frozenset({"not_in_channel", "is_archived", "channel_not_found"})
+RATE_LIMIT_RETRIES = 5
+CONNECTION_RETRIES = 3
+CHART_NAME = "installed-base-90-days.png"
+_CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
+_LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class DigestUsageError(ValueError):
+    """A digest subcommand that cannot be carried out as typed; str() is for the user."""
+
+
+# ---------------------------------------------------------------- subcommand words
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str | None = None
+
+    def mention(self) -> str:
+        return f"<#{self.id}>"
+
+
+def parse_channel(word: str) -> Channel:
+    """`<#C123|name>`, `<#C123>` or a raw C…/G… id; a plain `#name` cannot be resolved."""
+    found = _CHANNEL_MENTION.match(word)
+    if found:
+        return Channel(found.group(1), found.group(2) or None)
+    if _CHANNEL_ID.match(word):
+        return Channel(word)
+    if word.startswith("#"):
+        raise DigestUsageError(
+            f"I can't tell which channel “{word[:40]}” is: pick it from the list Slack offers "
+            "as you type # (that sends the channel's id), e.g. /base digest subscribe #sales 08:00"
+        )
+    raise DigestUsageError(
+        f"“{word[:40]}” is not a channel. Example: /base digest subscribe #sales 08:00"
+    )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What `digest subscribe` asked for."""
+
+    channel: Channel | None
+    local_time: str
+    tz: str
+    scope: str
+
+
+def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
+    """`[<#channel>] [HH:MM] [time zone] [target] [in <value>…]` after `subscribe`."""
+    rest = list(words)
+    channel = None
+    if rest and (rest[0].startswith(("<#", "#")) or _CHANNEL_ID.match(rest[0])):
+        channel = parse_channel(rest.pop(0))
+    local_time = "08:00"
+    if rest and re.match(r"^\d{1,2}:\d{2}$", rest[0]):
+        found = _LOCAL_TIME.match(rest.pop(0))
+        if not found:
+            raise DigestUsageError(
+                "The time must be HH:MM on a 24-hour clock. Example: "
+                "/base digest subscribe #sales 07:30 Europe/Berlin"
+            )
+        local_time = f"{int(found.group(1)):02d}:{found.group(2)}"
+    tz = default_tz
+    if rest and ("/" in rest[0] or rest[0].upper() == "UTC"):
+        tz = "UTC" if rest[0].upper() == "UTC" else rest.pop(0)
+        if rest and rest[0].upper() == "UTC":
+            rest.pop(0)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DigestUsageError(
+                f"“{tz[:40]}” is not a time zone I know: use an IANA name such as Europe/Berlin "
+                "or America/New_York."
+            ) from None
+    return Subscription(channel, local_time, tz, " ".join(rest))
+
+
+def scope_of(request: Request) -> str:
+    """The canonical scope text of a parsed digest request: "printers in EMEA"."""
+    parts = [request.target.value] if request.target else []
+    parts += [f"in {f.describe()}" for f in request.filters]
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_digest(session: Session, scope: str, *, as_of: date, settings: Settings) -> Digest:
+    """The digest for a subscription's scope (e.g. "printers in EMEA"), parsed as a command.
+
+    Raises bot.parsing.ParseError when the scope no longer parses (a category renamed).
+    """
+    request = parse_command(session, f"digest {scope}".strip(), as_of=as_of, settings=settings)
+    answer = run(session, request, settings)
+    assert isinstance(answer, Digest)
+    return answer
+
+
+def digest_chart(session: Session, digest: Digest) -> bytes:
+    """The PNG of the digest's slice: units in use per core category, the last 90 days."""
+    r = digest.request
+    history = installed_history(
+        session, date.fromisoformat(digest.day), target=r.target, filters=r.filters
+    )
+    slice_ = " · ".join(([r.target.value] if r.target else []) + [f.describe() for f in r.filters])
+    heading = f"Installed units, last {HISTORY_DAYS} days" + (f" · {slice_}" if slice_ else "")
+    return installed_chart(history, title=heading)
+
+
+def digest_message(digest: Digest, *, currency: str) -> Message:
+    """The channel post: the "what changed" line, the figures, the top candidates."""
+    return render_answer(digest, currency=currency, public=True)
+
+
+# ---------------------------------------------------------------- posting
+
+
+def delivery_client(settings: Settings) -> WebClient:
+    """A Web API client that waits out rate limits (Retry-After) and retries lost connections."""
+    if not settings.slack_bot_token:
+        raise SettingsError("SLACK_BOT_TOKEN is not set (the xoxb- token from OAuth & Permissions)")
+    handlers = [
+        RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
+    ]
+    if settings.slack_api_url:
+        base = settings.slack_api_url.rstrip("/") + "/"
+        return WebClient(token=settings.slack_bot_token, base_url=base, retry_handlers=handlers)
+    return WebClient(token=settings.slack_bot_token, retry_handlers=handlers)
+
+
+@dataclass(frozen=True)
+class Posted:
+    ts: str | None
+    chart_error: str | None = None
+
+
+def post_digest(
+    client: WebClient, channel: str, message: Message, chart: bytes | None, *, title: str
+) -> Posted:
+    """Post the message, then upload the chart beside it. Raises SlackApiError if the message
+    is refused; a refused chart is only reported back (the figures went out)."""
+    response = client.chat_postMessage(
+        channel=channel, text=message.text, blocks=message.blocks, unfurl_links=False
+    )
+    ts = response.get("ts")
+    if chart is None:
+        return Posted(ts)
+    try:
+        client.files_upload_v2(
+            channel=channel, file=chart, filename=CHART_NAME, title=title, thread_ts=None
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        log.warning("Slack refused the digest chart: %s", error)
+        return Posted(ts, f"chart not uploaded: {error}")
+    return Posted(ts)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    subscription_id: int
+    day: date
+    status: str  # posted, failed, skipped (another process had it)
+    error: str | None = None
+
+
+def deliver_due(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    settings: Settings,
+    item: Due,
+    *,
+    now: datetime,
+    worker: str,
+) -> Outcome:
+    """Claim the subscription's day, then build, post and record. Never raises."""
+    sub_id, day = item.subscription.id, item.day
+    try:
+        with transaction(factory) as session:
+            row = claim(session, sub_id, day, worker=worker, now=now)
+            delivery_id = row.id if row is not None else None
+    except Exception:
+        log.exception("could not claim the digest of subscription %s for %s", sub_id, day)
+        return Outcome(sub_id, day, "failed", "claim failed")
+    if delivery_id is None:
+        return Outcome(sub_id, day, "skipped")
+    sub = item.subscription
+    if not load_rules(settings.access_file, verbs=VERBS).public_allowed(sub.channel_id):
+        error = "not_allowed: the access rules' public_channels do not include this channel"
+        log.warning("digest of subscription %s refused by public_channels", sub_id)
+        with transaction(factory) as session:
+            record_failed(session, delivery_id, error=error, now=now, pause=True)
+        return Outcome(sub_id, day, "failed", error)
+    try:
+        with factory() as session:
+            digest = build_digest(session, sub.scope, as_of=day, settings=settings)
+            chart = digest_chart(session, digest)
+        message = digest_message(digest, currency=settings.currency)
+        posted = post_digest(client, sub.channel_id, message, chart, title=f"Installed base {day}")
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "slack_error")
+        gone = error in CHANNEL_GONE
+        log.warning("Slack refused the digest for subscription %s: %s", sub_id, error)
+        with transaction(factory) as session:
+            record_failed(session, delivery_id, error=error, now=now, pause=gone)
+        if gone:
+            _tell_subscriber(client, sub.created_by, sub.channel_id, error, settings)
+        return Outcome(sub_id, day, "failed", error)
+    except Exception:
+        log.exception("the digest of subscription %s for %s failed", sub_id, day)
+        with transaction(factory) as session:
+            record_failed(session, delivery_id, error="internal error (see the log)", now=now)
+        return Outcome(sub_id, day, "failed", "internal error")
+    with transaction(factory) as session:
+        record_posted(session, delivery_id, ts=posted.ts, now=now, note=posted.chart_error)
+    return Outcome(sub_id, day, "posted", posted.chart_error)
+
+
+def _tell_subscriber(
+    client: WebClient, user_id: str | None, channel_id: str, error: str, settings: Settings
+) -> None:
+    # Said once: the subscription is paused, so it will not fail (and say so) again.
+    if not user_id:
+        return
+    reason = {
+        "not_in_channel": "I am not a member of it: invite me (/invite @basebot)",
+        "is_archived": "it is archived",
+        "channel_not_found": "it no longer exists, or I can't see it",
+    }.get(error, error)
+    # A mention on purpose (render_notice would escape it): Slack shows the channel's name.
+    text = (
+        f"I couldn't post the daily digest in <#{channel_id}>: {reason}. The subscription is "
+        f"paused; subscribe again when it is fixed (`{settings.command_name} digest subscribe "
+        f"<#{channel_id}>`)."
+    )
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    try:
+        client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
+    except SlackApiError as exc:
+        log.warning("could not tell the subscriber: %s", exc.response.get("error"))
+    except Exception:
+        log.exception("could not tell the subscriber about a failed digest")
+
+
+__all__ = [
+    "CHANNEL_GONE",
+    "Channel",
+    "DigestUsageError",
+    "Outcome",
+    "Posted",
+    "Subscription",
+    "build_digest",
+    "deliver_due",
+    "delivery_client",
+    "digest_chart",
+    "digest_message",
+    "parse_channel",
+    "parse_subscription",
+    "post_digest",
+    "scope_of",
+    "worker_name",
+]

@@ -1,0 +1,65 @@
+"""`basebot scheduler`: posts each digest subscription at its local time, once a day.
+
+Every tick asks the database what is due and claims it there (digest_deliveries' unique key),
+so any number of scheduler processes, restarted at any moment, post each digest at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.digest import Outcome, deliver_due, worker_name
+from bot.settings import Settings
+from queries.subscriptions import due
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 30
+
+
+def tick(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    worker: str | None = None,
+) -> list[Outcome]:
+    """Deliver every digest due at `now` (default: the current time) that no one has claimed."""
+    at = now or datetime.now(UTC)
+    who = worker or worker_name()
+    with factory() as session:
+        items = due(session, at)
+    return [deliver_due(factory, client, settings, item, now=at, worker=who) for item in items]
+
+
+def run_forever(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    settings: Settings,
+    *,
+    every: float = TICK_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Tick until stopped; a failing tick is logged and the next one tries again."""
+    while True:
+        try:
+            for outcome in tick(factory, client, settings):
+                log.info(
+                    "digest %s for %s: %s",
+                    outcome.subscription_id,
+                    outcome.day,
+                    outcome.status,
+                )
+        except Exception:
+            log.exception("a scheduler tick failed")
+        sleep(every)
+
+
+__all__ = ["TICK_SECONDS", "run_forever", "tick"]
