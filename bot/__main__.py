@@ -244,11 +244,10 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     if args.chart:
         Path(args.chart).write_bytes(chart)
     if args.dry_run:
-        print(message.text)
-        print()
         if args.json:
             print(json.dumps(digest.to_json(), indent=2, ensure_ascii=False))
         else:
+            print(message.text + "\n")
             print(render_text(digest, currency=settings.currency), end="")
         print(
             f"\n(dry run: figures {built - started:.2f} s, chart {charted - built:.2f} s"

@@ -39,14 +39,16 @@ def test_dry_run_needs_no_slack(
     chart = tmp_path / "chart.png"
     argv = ["digest", "--as-of", "2026-06-30", "--dry-run", "--json", "--chart", str(chart)]
     assert main([*argv, "--scope", "printers in EMEA"]) == 0
-    out = capsys.readouterr().out
-    fallback, _, figures = out.partition("\n\n")
+    data = json.loads(capsys.readouterr().out)  # --json: nothing but the JSON
+    assert (
+        main(["digest", "--as-of", "2026-06-30", "--dry-run", "--scope", "printers in EMEA"]) == 0
+    )
+    fallback, _, _ = capsys.readouterr().out.partition("\n\n")
     assert fallback == (
         "Daily digest · printers · EMEA · as of 2026-06-30: 2026-06-29: 1 new customer, 1 "
         "purchase line (1,600.00 USD), 1 unit installed, 0 removed; installed base +1 unit "
         "on the week."
     )
-    data = json.loads(figures)
     assert (data["kind"], data["day"], data["new_customers"], data["revenue"]) == (
         "digest",
         "2026-06-29",
