@@ -8,22 +8,20 @@ The world itself has no activity on 2026-06-28: the digest as of 2026-06-29 is a
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Settings
-from queries.db import make_engine, make_sessionmaker
-from queries.schema import upgrade
+from queries.db import make_sessionmaker
 from tests.builders import Fixture
+from tests.committed import committed_database
 from tests.queries.world import build_world
 from tests.slack.standin import SlackStandIn
 
-SCHEMA = "basebot_digest"
 TOKEN = "xoxb-digest-test"
 
 
@@ -40,25 +38,8 @@ def build_digest_world(session: Session) -> Fixture:
 @pytest.fixture()
 def sessions(engine: Engine, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     """A fresh committed database with the digest world, on the test's backend."""
-    if engine.dialect.name == "sqlite":
-        db = make_engine(f"sqlite:///{tmp_path / 'digest.db'}")
-    else:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-        db = make_engine(
-            os.environ["TEST_DATABASE_URL"], connect_args={"options": f"-c search_path={SCHEMA}"}
-        )
-    upgrade(db)
-    factory = make_sessionmaker(db)
-    with factory() as session:
-        build_digest_world(session)
-        session.commit()
-    yield factory
-    db.dispose()
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    with committed_database(engine, tmp_path, "digest", build_digest_world) as db:
+        yield make_sessionmaker(db)
 
 
 @pytest.fixture(scope="session")

@@ -8,24 +8,22 @@ own, or to a schema of its own in TEST_DATABASE_URL's database on PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.serve import wsgi_app
 from bot.settings import Settings
-from queries.db import make_engine, make_sessionmaker
-from queries.schema import upgrade
+from queries.db import make_sessionmaker
 from tests.builders import Fixture
+from tests.committed import committed_database
 from tests.queries.world import build_world
 from tests.slack.driver import SECRET, TOKEN, Slack, check_blocks, serving
 from tests.slack.standin import Call, SlackStandIn
 
-SCHEMA = "basebot_slack"
 ZETAS = 45  # printers without service: three pages of upsell candidates
 HYDRA_UNITS = 30  # one customer's installations: two pages
 
@@ -50,24 +48,9 @@ def build_slack_world(session: Session) -> None:
 def slack_sessions(
     engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
-    if engine.dialect.name == "sqlite":
-        db = make_engine(f"sqlite:///{Path(tmp_path_factory.mktemp('slack')) / 'slack.db'}")
-    else:
-        url = os.environ["TEST_DATABASE_URL"]
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-        db = make_engine(url, connect_args={"options": f"-c search_path={SCHEMA}"})
-    upgrade(db)
-    factory = make_sessionmaker(db)
-    with factory() as session:
-        build_slack_world(session)
-        session.commit()
-    yield factory
-    db.dispose()
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    folder = Path(tmp_path_factory.mktemp("slack"))
+    with committed_database(engine, folder, "slack", build_slack_world) as db:
+        yield make_sessionmaker(db)
 
 
 @pytest.fixture(scope="session")

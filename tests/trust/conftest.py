@@ -6,27 +6,26 @@ schema of its own in TEST_DATABASE_URL's database on PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.serve import wsgi_app
 from bot.settings import Settings
-from queries.db import make_engine, make_sessionmaker
+from queries.db import make_sessionmaker
 from queries.models import AuditEntry
-from queries.schema import upgrade
 from tests.builders import Fixture
+from tests.committed import committed_database
 from tests.queries.world import build_world
 from tests.slack.driver import SECRET, TOKEN, Slack, serving
 from tests.slack.standin import Call, SlackStandIn
 
-SCHEMA = "basebot_trust"
+SCHEMA = "basebot_trust"  # committed_database(…, "trust", …) makes this schema
 TEAM = "T0001"
 APP = "A0BASEBOT"
 SUPPORT = "S0SUPPORT"
@@ -91,29 +90,11 @@ def build_trust_world(session: Session) -> None:
     f.buy("INERT", "COP-1", "2026-02-01", 1, 1500)
 
 
-def make_trust_db(engine: Engine, tmp: Path) -> Engine:
-    if engine.dialect.name == "sqlite":
-        return make_engine(f"sqlite:///{tmp / 'trust.db'}")
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    return make_engine(
-        os.environ["TEST_DATABASE_URL"], connect_args={"options": f"-c search_path={SCHEMA}"}
-    )
-
-
 @pytest.fixture(scope="session")
 def trust_engine(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    db = make_trust_db(engine, Path(tmp_path_factory.mktemp("trust")))
-    upgrade(db)
-    with make_sessionmaker(db)() as session:
-        build_trust_world(session)
-        session.commit()
-    yield db
-    db.dispose()
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    folder = Path(tmp_path_factory.mktemp("trust"))
+    with committed_database(engine, folder, "trust", build_trust_world) as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

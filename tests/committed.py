@@ -1,0 +1,52 @@
+"""A committed test database, for code that opens its own sessions (the app's worker threads).
+
+SQLite: a file of its own. PostgreSQL: a schema of its own inside TEST_DATABASE_URL, dropped
+afterwards. (The per-test rolled-back `session` fixture cannot serve other threads.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from queries.db import make_engine, make_sessionmaker
+from queries.schema import upgrade
+
+
+def schema_engine(schema: str) -> Engine:
+    """An engine on TEST_DATABASE_URL whose tables live in `schema`."""
+    return make_engine(
+        os.environ["TEST_DATABASE_URL"], connect_args={"options": f"-c search_path={schema}"}
+    )
+
+
+@contextmanager
+def committed_database(
+    engine: Engine, folder: Path, name: str, build: Callable[[Session], object]
+) -> Iterator[Engine]:
+    """A migrated database named `name` on `engine`'s backend, filled by `build` and committed."""
+    schema = f"basebot_{name}"
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        db = make_engine(f"sqlite:///{folder / f'{name}.db'}")
+    else:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        db = schema_engine(schema)
+    try:
+        upgrade(db)
+        with make_sessionmaker(db)() as session:
+            build(session)
+            session.commit()
+        yield db
+    finally:
+        db.dispose()
+        if not sqlite:
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
