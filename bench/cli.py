@@ -1,0 +1,205 @@
+"""Command line of the benchmark: `python -m bench [options]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from bench.databases import DEFAULT_PG_URL, BenchDatabaseError
+from bench.report import render
+from bench.run import BACKENDS, BENCH_DIR, DEFAULT_DATA_DIR, DEFAULT_TODAY, Config, run
+
+FULL_SCALE = 1_000_000
+SMALL_SCALE = 100_000
+DEFAULT_OUT = BENCH_DIR / "RESULTS.md"
+
+_DESCRIPTION = """\
+Benchmark basebot (issue #6). Generates a deterministic data set (customers, products,
+purchases, installations as import CSVs, about 5 purchase lines and 3 installations per
+customer), loads it with `basebot import` and reports the import rate, then times every
+verb in a warm serving process (a child process, whose peak RSS is reported): median and
+95th percentile over repeated runs. For the key figures (installed <category> by region,
+customers, compare, upsell <category> service) it also times two baselines on the same
+database -- a hand-written SQL statement (the floor) and a pandas script that loads the
+tables -- checks that both got basebot's answer, and reports basebot's time as a ratio.
+Prints a Markdown report; exits 1 when a baseline disagrees with basebot.
+"""
+
+_EPILOG = """\
+examples:
+  python -m bench                          full scale (1,000,000 customers), both backends,
+                                           report also written to bench/RESULTS.md
+  python -m bench --small --backend postgresql
+  python -m bench --customers 2000 --repeat 5 --backend sqlite     (a CI-sized run)
+
+Generated data is kept under bench/data/ (git-ignored), one folder per scale and seed, and
+reused. The SQLite database is a file beside the data; the PostgreSQL database (--pg-url)
+is created through the `postgres` maintenance database when missing and WIPED on every run
+unless --reuse-db finds it already loaded: use a database of its own. Databases named
+test* are never touched. Targets (PostgreSQL, 1,000,000 customers): p95 <= 1 s for every
+verb but health, <= 300 ms for installed, customers, customer, top; basebot within 1.5x of
+the floor; serving process < 300 MB RSS; import >= 150,000 rows/s.
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--customers",
+        type=_positive,
+        default=FULL_SCALE,
+        metavar="N",
+        help=f"number of customers (default {FULL_SCALE:,})",
+    )
+    scale.add_argument(
+        "--small",
+        action="store_const",
+        const=SMALL_SCALE,
+        dest="customers",
+        help=f"shorthand for --customers {SMALL_SCALE:,}",
+    )
+    p.add_argument(
+        "--backend",
+        choices=(*BACKENDS, "both"),
+        default="both",
+        help="database(s) to benchmark (default both)",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        metavar="URL",
+        help=f"PostgreSQL database to use, created if missing (default {DEFAULT_PG_URL})",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive,
+        default=20,
+        metavar="N",
+        help="timed runs per verb after one warm-up run (default 20)",
+    )
+    p.add_argument(
+        "--pandas-repeat",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="runs of each pandas baseline (default 3)",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="stop repeating a verb (or baseline) after this long, once it has at least"
+        " 2 timed runs (1 for pandas) (default 30)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="cancel a command that runs longer and report the verb as timed out (default 120)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=1, help="random seed of the generated data (default 1)"
+    )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        default=DEFAULT_TODAY,
+        metavar="YYYY-MM-DD",
+        help=f"the data's 'today' and every command's as-of date (default {DEFAULT_TODAY})",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="where generated data and the SQLite database live (default bench/data)",
+    )
+    p.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="skip the import when the database already holds exactly this data set's row"
+        " counts (the import rate is then not measured)",
+    )
+    p.add_argument(
+        "--explain",
+        type=int,
+        default=3,
+        metavar="N",
+        help="append the query plans of the N slowest verbs per backend (default 3; 0: none)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help=f"also write the report to FILE ('-': stdout only). Default: {DEFAULT_OUT.name}"
+        f" in bench/ at full scale ({FULL_SCALE:,} customers), stdout only otherwise",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    return p
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    config = Config(
+        customers=args.customers,
+        seed=args.seed,
+        today=args.as_of,
+        backends=BACKENDS if args.backend == "both" else (args.backend,),
+        pg_url=args.pg_url,
+        repeat=args.repeat,
+        pandas_repeat=args.pandas_repeat,
+        budget_s=args.budget,
+        timeout_s=args.timeout,
+        data_dir=args.data_dir,
+        reuse_db=args.reuse_db,
+        explain=max(0, args.explain),
+        progress=(lambda _message: None) if args.quiet else _progress,
+    )
+    try:
+        report = run(config)
+    except (BenchDatabaseError, OperationalError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    text = render(report)
+    print(text, end="")
+    out = args.out or (str(DEFAULT_OUT) if args.customers >= FULL_SCALE else "-")
+    if out != "-":
+        Path(out).write_text(text)
+        _progress(f"report written to {out}")
+    if not report.agreed:
+        print("bench: a baseline disagreed with basebot (see the report)", file=sys.stderr)
+        return 1
+    return 0

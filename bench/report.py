@@ -1,0 +1,256 @@
+"""The Markdown report: the run's context, then one table per backend, then query plans."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from bench.results import BackendResult, Machine, Report, VerbResult
+from bench.verbs import FLOOR_RATIO_TARGET, IMPORT_TARGET_ROWS_S, RSS_TARGET_MB
+
+_REPO = Path(__file__).resolve().parent.parent
+_PLAN_STATEMENTS = 3
+_TARGET_NOTE = (
+    "Targets (issue #6) are set for PostgreSQL at 1,000,000 customers; at other scales and on"
+    " SQLite they are shown for reference."
+)
+
+
+def machine() -> Machine:
+    cpus = len(os.sched_getaffinity(0))
+    memory_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_kib = int(line.split()[1])
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    one, five, fifteen = os.getloadavg()
+    return Machine(cpus, memory_kib / 1024 / 1024, model, (one, five, fifteen))
+
+
+def git_commit() -> str:
+    """The short commit, marked when the working tree has local changes (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=_REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=_REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds / 60:,.1f} min"
+
+
+def _mb(kib: int) -> float:
+    return kib / 1024
+
+
+def _status(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _check(row: VerbResult) -> str:
+    baselines = [b for b in (row.floor, row.pandas) if b is not None]
+    if not baselines:
+        return "— (no basebot answer)" if row.verb.baselined else "—"
+    if all(b.agreed for b in baselines):
+        return "agrees"
+    return "**DIFFERS**"
+
+
+def _verb_row(row: VerbResult, timeout_s: float) -> str:
+    target = row.verb.target_p95_ms
+    p95 = row.timing.p95_ms
+    runs = f"{row.timing.runs}"
+    over = f"> {timeout_s * 1000:,.0f}"
+    if row.timed_out:
+        # The cancelled run is slower than every sample: it sets the p95 at least.
+        runs += " + 1 timed out"
+        p95_cell, met = over, False
+    else:
+        p95_cell, met = _ms(p95), p95 is not None and target is not None and p95 <= target
+    target_cell = "—" if target is None else f"≤ {target:,.0f} ({_status(met)})"
+    floor_ratio = row.floor_ratio()
+    floor_cell = _ratio(floor_ratio)
+    if floor_ratio is not None:
+        floor_cell += f" ({_status(floor_ratio <= FLOOR_RATIO_TARGET)})"
+    median = row.timing.median_ms
+    cells = [
+        f"`{row.verb.label}`",
+        runs,
+        over if median is None else _ms(median),
+        p95_cell,
+        target_cell,
+        _ms(row.floor.timing.median_ms if row.floor else None),
+        floor_cell,
+        _ms(row.pandas.timing.median_ms if row.pandas else None),
+        _ratio(row.pandas_ratio()),
+        _check(row),
+        f"{row.size:,}",
+        f"{_mb(row.peak_kib):,.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+_TABLE_HEADER = (
+    "| verb | runs | median ms | p95 ms | p95 target ms | floor ms | × floor (≤ 1.5) |"
+    " pandas ms | × pandas | baselines | answer rows | RSS after, MB |\n"
+    "|---|--:|--:|--:|---|--:|---|--:|--:|---|--:|--:|"
+)
+
+
+def _backend_section(result: BackendResult, report: Report) -> list[str]:
+    name = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}[result.backend]
+    server = result.server
+    lines = [f"## {name} {server.get('version', '')}".rstrip(), ""]
+    settings = ", ".join(f"{k} {v}" for k, v in server.items() if k != "version")
+    if settings:
+        lines += [f"Server settings: {settings}.", ""]
+    load = result.load
+    rate = load.rows_per_s
+    if rate is None:
+        lines.append(
+            f"- Import: reused the database already loaded with these {load.rows:,} rows"
+            " (`--reuse-db`): not measured."
+        )
+    else:
+        target = (
+            f" (target ≥ {IMPORT_TARGET_ROWS_S:,.0f} on PostgreSQL: "
+            f"{_status(rate >= IMPORT_TARGET_ROWS_S)})"
+        )
+        lines.append(
+            f"- Import (`basebot import`, `queries.importer.import_folder` in one transaction):"
+            f" {load.rows:,} rows in {load.seconds:,.1f} s = **{rate:,.0f} rows/s**{target}"
+        )
+        if result.backend == "postgresql":
+            lines.append(
+                "- Then `VACUUM ANALYZE` (what autovacuum would soon do):"
+                f" {load.maintenance_seconds:,.1f} s"
+            )
+    peak_mb = _mb(result.peak_kib)
+    lines.append(
+        f"- Serving process: peak RSS **{peak_mb:,.0f} MB** (target < {RSS_TARGET_MB:,.0f} MB:"
+        f" {_status(peak_mb < RSS_TARGET_MB)}); {_mb(result.started_kib):,.0f} MB after start-up"
+    )
+    lines.append(f"- Wall time for this backend: {_duration(result.seconds)}")
+    rows = (_verb_row(v, report.timeout_s) for v in result.verbs)
+    lines += ["", _TABLE_HEADER, *rows, ""]
+    problems = [
+        (v.verb.label, kind, b.differences)
+        for v in result.verbs
+        for kind, b in (("floor", v.floor), ("pandas", v.pandas))
+        if b is not None and not b.agreed
+    ]
+    for label, kind, diffs in problems:
+        shown = "; ".join(diffs[:5]) + (f"; … {len(diffs) - 5} more" if len(diffs) > 5 else "")
+        lines.append(f"- **{kind} baseline of `{label}` differs from basebot**: {shown}")
+    if problems:
+        lines.append("")
+    return lines
+
+
+def _plans_section(result: BackendResult) -> list[str]:
+    if not result.plans:
+        return []
+    name = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}[result.backend]
+    how = "EXPLAIN (ANALYZE, BUFFERS)" if result.backend == "postgresql" else "EXPLAIN QUERY PLAN"
+    lines = [f"### Query plans on {name}: the slowest verbs ({how})", ""]
+    for plans in result.plans:
+        lines.append(
+            f"**`{plans.command}`** — {len(plans.statements)} SQL statements,"
+            f" {plans.total_ms:,.0f} ms in all; the slowest:"
+        )
+        lines.append("")
+        for statement in plans.statements[:_PLAN_STATEMENTS]:
+            first = " ".join(statement.sql.split())[:160]
+            lines += [
+                "<details>",
+                f"<summary>{statement.ms:,.1f} ms{_server_ms(statement.execution_ms)}"
+                f" — <code>{_html(first)}…</code></summary>",
+                "",
+                "```",
+                statement.sql.strip(),
+                "",
+                statement.plan,
+                "```",
+                "</details>",
+                "",
+            ]
+    return lines
+
+
+def _server_ms(ms: float | None) -> str:
+    return "" if ms is None else f" (server {ms:,.1f} ms)"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render(report: Report) -> str:
+    m, data = report.machine, report.dataset
+    rows = data.rows
+    load = ", ".join(f"{v:.2f}" for v in m.load_average)
+    generated = "reused" if data.reused else f"generated in {data.seconds:,.1f} s"
+    lines = [
+        "# basebot benchmark",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| date | {report.started:%Y-%m-%d %H:%M %Z} |",
+        f"| machine | {m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM;"
+        f" load average at start {load} |",
+        f"| git commit | {report.commit} |",
+        f"| scale | {data.customers:,} customers, {rows.get('purchases.csv', 0):,} purchase"
+        f" lines, {rows.get('installations.csv', 0):,} installations,"
+        f" {rows.get('products.csv', 0):,} products ({data.total_rows:,} rows) |",
+        f"| data | seed {data.seed}, as of {data.today.isoformat()}, {generated} |",
+        f"| runs | after one untimed warm-up, up to {report.repeat} timed runs per verb in one"
+        f" warm serving process ({report.budget_s:,.0f} s budget per verb, at least 2 runs;"
+        f" a run is cancelled after {report.timeout_s:,g} s); pandas up to"
+        f" {report.pandas_repeat} runs |",
+        "",
+        "Times are wall-clock for a whole command (`bot.ask.ask_json`: parse, queries, JSON) in"
+        " a fresh session from a warm pool. *floor*: one hand-written SQL statement for the"
+        " same answer on the same database; *pandas*: read the needed columns into pandas and"
+        " compute in memory. Ratios are basebot's median over the baseline's; each baseline's"
+        " answer is checked against basebot's (money to the cent). *RSS after*: the serving"
+        " process's peak RSS once that verb had run.",
+        "",
+        _TARGET_NOTE,
+        "",
+    ]
+    for result in report.backends:
+        lines += _backend_section(result, report)
+    for result in report.backends:
+        lines += _plans_section(result)
+    return "\n".join(lines).rstrip() + "\n"
