@@ -180,16 +180,28 @@ _RULES = {
 
 
 def rule_candidates(
-    session: Session, rule: str, cat: _Category, d: date, filters: tuple[Filter, ...]
+    session: Session,
+    rule: str,
+    cat: _Category,
+    d: date,
+    filters: tuple[Filter, ...],
+    *,
+    limit: int | None = None,
 ) -> list[Candidate]:
+    """One rule's candidates in one category; with `limit`, only the best `limit` of them."""
     stmt, describe = _RULES[rule](cat, d)
     sub = stmt.subquery()
     score_col = sub.c.ends_on if rule == "renewal" else sub.c.score
-    rows = session.execute(
+    query = (
         select(Customer.customer_ref, Customer.name, score_col)
         .join(sub, sub.c.cid == Customer.id)
         .where(*customer_conditions(filters))
     )
+    if limit is not None:
+        # The order of _order within one rule and category: ends soonest / highest score.
+        best = score_col.asc() if rule == "renewal" else score_col.desc()
+        query = query.order_by(best, Customer.customer_ref).limit(limit)
+    rows = session.execute(query)
     out = []
     for ref, name, value in rows:
         score = (_as_date(value) - d).days if rule == "renewal" else int(value)
@@ -220,7 +232,8 @@ def upsell(session: Session, request: Request) -> UpsellList:
         c
         for rule in rules
         for cat in cats
-        for c in rule_candidates(session, rule, cat, d, request.filters)
+        # Each category's best `top` per rule, merged: the overall best `top` are among them.
+        for c in rule_candidates(session, rule, cat, d, request.filters, limit=request.top)
     ]
     found.sort(key=_order)
     if request.top is not None:

@@ -237,3 +237,28 @@ def test_customer_lookup(session: Session) -> None:
     assert [m["customer_ref"] for m in twins["matches"]] == ["C004", "C005"]
     assert ask(session, "customer nobody-like-this", d)["matches"] == []
     assert ask(session, "customer 100%", d)["matches"] == []
+
+
+def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(session: Session) -> None:
+    # Seven customers, each with one active printer and one active copier, no plans: every
+    # service candidate scores 1 in both categories; order is then ref, then category.
+    d = date(2026, 6, 30)
+    f = Fixture(session)
+    _catalogue(f)
+    f.product("COP", "copiers")
+    for ref in ("K7", "K3", "K5", "K1", "K6", "K2", "K4"):
+        f.customer(ref)
+        for sku in ("PRN", "COP"):
+            f.buy(ref, sku, "2026-01-01")
+            f.install(ref, sku, "2026-01-02")
+    full = ask(session, "upsell service", d)["candidates"]
+    assert [(c["customer_ref"], c["category"]) for c in full[:4]] == [
+        ("K1", "copiers"),
+        ("K1", "printers"),
+        ("K2", "copiers"),
+        ("K2", "printers"),
+    ]
+    for n in (1, 3, 5, 13):
+        assert ask(session, f"upsell service top {n}", d)["candidates"] == full[:n]
+    digest = ask(session, "digest", d)["upsell"]
+    assert digest["service"] == full[:5]
