@@ -34,7 +34,18 @@ from slack_sdk.models.blocks.basic_components import RawTextObject, TableBlockCo
 
 from bot.help import HelpAnswer
 from bot.parsing import ParseError
-from bot.render.text import digest_summary, number, pct, render_text, table, title
+from bot.render.text import (
+    concentration_line,
+    customers_line,
+    digest_summary,
+    installed_line,
+    loyal_line,
+    number,
+    pct,
+    render_text,
+    table,
+    title,
+)
 from queries.compare import Comparison
 from queries.concentration import Concentration
 from queries.customers import CustomerBase
@@ -275,7 +286,7 @@ class _Body:
 def _installed(r: InstalledBase, currency: str) -> _Body:
     return _Body(
         header=title(r.kind, r.request),
-        headline=f"{number(r.customers)} customers with {number(r.units)} units installed",
+        headline=installed_line(r),
         top=[_figures([(number(r.customers), "customers"), (number(r.units), "units installed")])],
         grid=Grid(
             (Column(r.by), Column("customers", "int"), Column("units", "int")),
@@ -288,8 +299,7 @@ def _installed(r: InstalledBase, currency: str) -> _Body:
 def _customers(r: CustomerBase, currency: str) -> _Body:
     return _Body(
         header=title(r.kind, r.request),
-        headline=f"{number(r.customers)} customers · {number(r.active_customers)} active · "
-        f"revenue {number(r.revenue)} {currency} (365 days)",
+        headline=customers_line(r, currency),
         top=[
             _figures(
                 [
@@ -519,8 +529,7 @@ def _top(r: TopCustomers, currency: str) -> _Body:
 def _loyal(r: LoyalCustomers, currency: str) -> _Body:
     return _Body(
         header=title(r.kind, r.request),
-        headline=f"{number(r.loyal)} loyal · {number(r.recurring)} recurring-revenue · "
-        f"of {number(r.customers)} customers",
+        headline=loyal_line(r),
         top=[
             _figures(
                 [
@@ -545,10 +554,7 @@ def _loyal(r: LoyalCustomers, currency: str) -> _Body:
 
 def _concentration(r: Concentration, currency: str) -> _Body:
     verdict = (r.verdict or "no revenue").upper()
-    sentence = (
-        f"{verdict}: the top {number(r.top_customers)} of {number(r.customers)} paying customers"
-        f" bring {pct(r.top20_share)} of {number(r.revenue)} {currency}; HHI {number(r.hhi)}"
-    )
+    sentence = concentration_line(r, currency)
     return _Body(
         header=title(r.kind, r.request),
         headline=sentence,

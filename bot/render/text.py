@@ -70,6 +70,32 @@ def title(kind: str, request: Request) -> str:
     return " · ".join(parts)
 
 
+def installed_line(r: InstalledBase) -> str:
+    return f"{number(r.customers)} customers with {number(r.units)} units installed"
+
+
+def customers_line(r: CustomerBase, currency: str) -> str:
+    return (
+        f"{number(r.customers)} customers · {number(r.active_customers)} active · "
+        f"revenue {number(r.revenue)} {currency} (365 days)"
+    )
+
+
+def loyal_line(r: LoyalCustomers) -> str:
+    return (
+        f"{number(r.loyal)} loyal · {number(r.recurring)} recurring-revenue · "
+        f"of {number(r.customers)} customers"
+    )
+
+
+def concentration_line(r: Concentration, currency: str) -> str:
+    return (
+        f"{(r.verdict or 'no revenue').upper()}: the top {number(r.top_customers)} of "
+        f"{number(r.customers)} paying customers bring {pct(r.top20_share)} of "
+        f"{number(r.revenue)} {currency}; HHI {number(r.hhi)}"
+    )
+
+
 def render_text(answer: Answer, *, currency: str = "USD") -> str:
     """The reply as readable text."""
     r = answer
@@ -79,13 +105,14 @@ def render_text(answer: Answer, *, currency: str = "USD") -> str:
     body: str
     if isinstance(r, InstalledBase):
         body = (
-            f"{number(r.customers)} customers with {number(r.units)} units installed\n\n"
+            installed_line(r)
+            + "\n\n"
             + table([r.by, "customers", "units"], [(x.key, x.customers, x.units) for x in r.rows])
         )
     elif isinstance(r, CustomerBase):
         body = (
-            f"{number(r.customers)} customers · {number(r.active_customers)} active · "
-            f"revenue {number(r.revenue)} {currency} (365 days)\n\n"
+            customers_line(r, currency)
+            + "\n\n"
             + table(
                 [r.by, "customers", "active", f"revenue ({currency})"],
                 [(x.key, x.customers, x.active_customers, x.revenue) for x in r.rows],
@@ -121,19 +148,15 @@ def render_text(answer: Answer, *, currency: str = "USD") -> str:
         )
     elif isinstance(r, LoyalCustomers):
         body = (
-            f"{number(r.loyal)} loyal · {number(r.recurring)} recurring-revenue · "
-            f"of {number(r.customers)} customers\n\n"
+            loyal_line(r)
+            + "\n\n"
             + table(
                 [r.by, "customers", "loyal", "recurring"],
                 [(x.key, x.customers, x.loyal, x.recurring) for x in r.rows],
             )
         )
     elif isinstance(r, Concentration):
-        body = (
-            f"{(r.verdict or 'no revenue').upper()}: the top {number(r.top_customers)} of "
-            f"{number(r.customers)} paying customers bring {pct(r.top20_share)} of "
-            f"{number(r.revenue)} {currency}; HHI {number(r.hhi)}"
-        )
+        body = concentration_line(r, currency)
     elif isinstance(r, Digest):
         body = _digest(r, currency)
     elif isinstance(r, HealthReport):
