@@ -50,3 +50,17 @@ def committed_database(
         if not sqlite:
             with engine.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+def sqlite_file(path: Path, build: Callable[[Session], object]) -> str:
+    """A migrated SQLite file filled by `build` and committed; returns its URL (for the CLI)."""
+    url = f"sqlite:///{path}"
+    db = make_engine(url)
+    try:
+        upgrade(db)
+        with make_sessionmaker(db)() as session:
+            build(session)
+            session.commit()
+    finally:
+        db.dispose()
+    return url

@@ -12,19 +12,13 @@ import pytest
 
 from bot.__main__ import main
 from queries.db import make_engine, make_sessionmaker
-from queries.schema import upgrade
+from tests.committed import sqlite_file
 from tests.queries.world import build_world
 
 
 @pytest.fixture()
 def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'world.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with make_sessionmaker(engine)() as session:
-        build_world(session)
-        session.commit()
-    engine.dispose()
+    url = sqlite_file(tmp_path / "world.db", build_world)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.chdir(tmp_path)  # no stray .env
     return url

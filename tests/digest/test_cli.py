@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from bot.__main__ import build_parser, main
-from queries.db import make_engine, make_sessionmaker
-from queries.schema import upgrade
+from tests.committed import sqlite_file
 from tests.digest.conftest import TOKEN, build_digest_world
 from tests.slack.standin import SlackStandIn
 
@@ -20,13 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def digest_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path / 'digest.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with make_sessionmaker(engine)() as session:
-        build_digest_world(session)
-        session.commit()
-    engine.dispose()
+    url = sqlite_file(tmp_path / "digest.db", build_digest_world)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env

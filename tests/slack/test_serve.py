@@ -23,8 +23,7 @@ from bot.__main__ import main
 from bot.app import build_app, web_client
 from bot.serve import socket_handler
 from bot.settings import Settings
-from queries.db import make_engine, make_sessionmaker
-from queries.schema import upgrade
+from tests.committed import sqlite_file
 from tests.queries.world import build_world
 from tests.slack.driver import AS_OF, SECRET, TOKEN, Slack
 from tests.slack.standin import SlackStandIn
@@ -99,14 +98,7 @@ def test_the_command_name_is_configurable(
 
 @pytest.fixture()
 def world_url(tmp_path: Path) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'world.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    with make_sessionmaker(engine)() as session:
-        build_world(session)
-        session.commit()
-    engine.dispose()
-    yield url
+    yield sqlite_file(tmp_path / "world.db", build_world)
 
 
 def _free_port() -> int:
