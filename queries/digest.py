@@ -68,8 +68,9 @@ def digest(session: Session, request: Request) -> Digest:
     d = request.as_of
     day = d - timedelta(days=1)
     who = customer_conditions(request.filters)
-    products = in_products(Purchase.product_id, target_product_ids(session, request.target))
-    units = in_products(Installation.product_id, target_product_ids(session, request.target))
+    ids = target_product_ids(session, request.target)
+    products = in_products(Purchase.product_id, ids)
+    units = in_products(Installation.product_id, ids)
 
     first_purchase = (
         select(Purchase.customer_id, func.min(Purchase.purchased_on).label("first_on"))
@@ -96,9 +97,9 @@ def digest(session: Session, request: Request) -> Digest:
         .join(Customer, Customer.id == Installation.customer_id)
         .where(*units, *who)
     ).one()
-    customers_now, units_now = installed_totals(session, day, request.target, request.filters)
+    customers_now, units_now = installed_totals(session, day, ids, request.filters)
     customers_before, units_before = installed_totals(
-        session, d - timedelta(days=8), request.target, request.filters
+        session, d - timedelta(days=8), ids, request.filters
     )
     ending = session.scalar(
         select(func.count())

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product
-from queries.request import CUSTOMER_DIMENSIONS, Filter, Request, Target
+from queries.request import CUSTOMER_DIMENSIONS, Filter, Request
 from queries.results import header, jsonable
 from queries.scope import (
     active_at,
@@ -49,31 +49,34 @@ class InstalledBase:
 
 
 def _where(
-    session: Session, d: date, target: Target | None, filters: tuple[Filter, ...]
+    d: date, products: list[int] | None, filters: tuple[Filter, ...]
 ) -> list[ColumnElement[bool]]:
     return [
         active_at(d),
-        *in_products(Installation.product_id, target_product_ids(session, target)),
+        *in_products(Installation.product_id, products),
         *customer_conditions(filters),
     ]
 
 
 def installed_totals(
-    session: Session, d: date, target: Target | None = None, filters: tuple[Filter, ...] = ()
+    session: Session,
+    d: date,
+    products: list[int] | None = None,
+    filters: tuple[Filter, ...] = (),
 ) -> tuple[int, int]:
-    """(customers, units) of the installed base at d."""
+    """(customers, units) of the installed base at d; `products`: ids (None = every product)."""
     stmt = (
         select(func.count(func.distinct(Installation.customer_id)), func.count())
         .select_from(Installation)
         .join(Customer, Customer.id == Installation.customer_id)
-        .where(*_where(session, d, target, filters))
+        .where(*_where(d, products, filters))
     )
     customers, units = session.execute(stmt).one()
     return int(customers), int(units)
 
 
 def installed_breakdown(
-    session: Session, d: date, by: str, target: Target | None, filters: tuple[Filter, ...]
+    session: Session, d: date, by: str, products: list[int] | None, filters: tuple[Filter, ...]
 ) -> list[InstalledRow]:
     parts: list[SQLColumnExpression[Any]]
     if by in CUSTOMER_DIMENSIONS:
@@ -89,7 +92,7 @@ def installed_breakdown(
         .select_from(Installation)
         .join(Customer, Customer.id == Installation.customer_id)
         .join(Product, Product.id == Installation.product_id)
-        .where(*_where(session, d, target, filters))
+        .where(*_where(d, products, filters))
         .group_by(*parts)
     )
     rows = []
@@ -106,6 +109,7 @@ def installed_breakdown(
 def installed(session: Session, request: Request) -> InstalledBase:
     """Installed base: customers and units in use at the as-of date, broken down."""
     by = request.by or "segment"
-    customers, units = installed_totals(session, request.as_of, request.target, request.filters)
-    rows = installed_breakdown(session, request.as_of, by, request.target, request.filters)
+    products = target_product_ids(session, request.target)
+    customers, units = installed_totals(session, request.as_of, products, request.filters)
+    rows = installed_breakdown(session, request.as_of, by, products, request.filters)
     return InstalledBase(request=request, customers=customers, units=units, by=by, rows=rows)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from queries.history import installed_history
 from queries.installed import installed_totals
 from queries.request import Filter, Target
+from queries.scope import target_product_ids
 from tests.digest.conftest import build_digest_world
 
 
@@ -48,7 +49,9 @@ def test_every_day_matches_installed_totals(session: Session) -> None:
         target = Target(kind="category", value=category, category=category)
         points = h.units.get(category, [0] * days)
         for i, day in enumerate(h.days):
-            assert points[i] == installed_totals(session, day, target)[1], (category, day)
+            assert (
+                points[i] == installed_totals(session, day, target_product_ids(session, target))[1]
+            ), (category, day)
     assert h.days[0] == end - timedelta(days=days - 1)
     assert h.to_json()["days"][-1] == "2026-07-15"
 
