@@ -20,6 +20,7 @@ from bot.render.text import render_text
 from bot.settings import Settings, SettingsError
 from queries.db import make_engine, make_sessionmaker, transaction
 from queries.models import Customer
+from queries.replica import ReadPath
 from queries.schema import ensure_schema, upgrade
 
 log = logging.getLogger("basebot")
@@ -46,13 +47,36 @@ def _factory(settings: Settings) -> sessionmaker[Session]:
     return make_sessionmaker(engine)
 
 
+def _reads(settings: Settings, factory: sessionmaker[Session], *, build: bool) -> ReadPath:
+    """Answers from the read replica when it is fresh; `build`: make one when it is not."""
+    return ReadPath(factory, settings.replica(), build=build)
+
+
+def _refresh_replica(settings: Settings, factory: sessionmaker[Session]) -> None:
+    """After a change to the data: the replica for the new version, so answers stay fast."""
+    import time
+
+    reads = _reads(settings, factory, build=False)
+    if reads.config is None:
+        return
+    started = time.perf_counter()
+    try:
+        reads.refresh()
+    except Exception as exc:  # answers still come from the database itself
+        print(f"basebot: the read replica could not be built: {exc}", file=sys.stderr)
+        return
+    finally:
+        reads.close()
+    print(f"Read replica built in {time.perf_counter() - started:.1f} s ({reads.config.folder}).")
+
+
 def _is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(Customer))
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    factory = _factory(settings)
-    with factory() as session:
+    reads = _reads(settings, _factory(settings), build=False)
+    with reads.session() as session:
         try:
             result = ask(session, args.text, as_of=args.as_of, settings=settings)
         except ParseError as exc:
@@ -75,6 +99,8 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
                 session, customers=DEMO_CUSTOMERS, seed=DEMO_SEED, today=settings.today()
             )
             print(f"Seeded demo data into {settings.database_url}: {summary}")
+    reads = _reads(settings, factory, build=True)
+    reads.start()
     interactive = sys.stdin.isatty()
     if interactive:
         print(
@@ -93,7 +119,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
             break
         if not interactive:
             print(f"base> {text}")
-        with factory() as session:
+        with reads.session() as session:
             try:
                 print(
                     render_text(
@@ -103,6 +129,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
                 )
             except ParseError as exc:
                 print(exc.message + "\n")
+    reads.close()
     return 0
 
 
@@ -124,6 +151,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     print(report)
+    _refresh_replica(settings, factory)
     return 0
 
 
@@ -148,6 +176,15 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
             session, customers=args.customers, seed=args.seed, today=args.today or settings.today()
         )
     print(f"Seeded {settings.database_url}: {summary}")
+    _refresh_replica(settings, make_sessionmaker(engine))
+    return 0
+
+
+def cmd_replica(args: argparse.Namespace, settings: Settings) -> int:
+    """Build the read replica for the database's current data now (servers do it themselves)."""
+    if settings.replica() is None:
+        raise UsageError("The read replica is off (BASEBOT_REPLICA=off). Example: unset it")
+    _refresh_replica(settings, _factory(settings))
     return 0
 
 
@@ -205,7 +242,8 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger("bot").setLevel(logging.INFO)
     factory = _factory(settings)
     print(f"basebot: digest scheduler on {settings.database_url.split('@')[-1]}", flush=True)
-    run_forever(factory, delivery_client(settings), settings, every=args.every)
+    reads = _reads(settings, factory, build=True)
+    run_forever(factory, delivery_client(settings), settings, every=args.every, reads=reads.session)
     return 0
 
 
@@ -230,9 +268,9 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     if channel is None and not args.dry_run:
         raise UsageError("--channel is required unless --dry-run. Example: --channel C0123ABC")
     as_of = args.as_of or settings.today()
-    factory = _factory(settings)
+    reads = _reads(settings, _factory(settings), build=False)
     started = time.perf_counter()
-    with factory() as session:
+    with reads.session() as session:
         try:
             digest = build_digest(session, args.scope, as_of=as_of, settings=settings)
         except ParseError as exc:
@@ -299,6 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--today", type=_date, help="the demo's today (default: today)")
         p.add_argument("--reset", action="store_true", help="drop all data first")
         p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("replica", help="build the read replica for the current data now")
+    p.set_defaults(func=cmd_replica)
     p = sub.add_parser("init-db", help="bring the database to the latest schema")
     p.set_defaults(func=cmd_init_db)
     p = sub.add_parser("serve", help="the Slack app over HTTP at /slack/events (port $PORT)")

@@ -20,6 +20,7 @@ from bot.listeners.guard import GroupMembers, Guard, RetryFilter, only_workspace
 from bot.listeners.services import CONTEXT_KEY, Services
 from bot.parsing import VERBS
 from bot.settings import Settings, SettingsError
+from queries.db import Reader
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def build_app(
     *,
     client: WebClient | None = None,
     workers: int = LISTENER_THREADS,
+    reads: Reader | None = None,
 ) -> App:
     """The Bolt app answering the slash command and its buttons.
 
@@ -110,7 +112,8 @@ def build_app(
     guard = Guard(rules=rules, members=GroupMembers(app.client) if rules.all_groups else None)
     app.use(only_workspace(settings.slack_team_id, settings.slack_app_id))
     app.use(RetryFilter().middleware)
-    app.use(_attach(Services(settings=settings, sessions=session_factory, guard=guard)))
+    services = Services(settings=settings, sessions=session_factory, guard=guard, reads=reads)
+    app.use(_attach(services))
     listeners.register(app, command_name=settings.command_name)
     _quiet_sdk_logs()
     return app

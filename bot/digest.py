@@ -23,7 +23,7 @@ from bot.chart import installed_chart
 from bot.parsing import VERBS
 from bot.render.blocks import Message, render_answer
 from bot.settings import Settings, SettingsError
-from queries.db import transaction
+from queries.db import Reader, transaction
 from queries.digest import Digest
 from queries.history import HISTORY_DAYS, installed_history
 from queries.request import Request
@@ -216,6 +216,7 @@ def deliver_due(
     *,
     now: datetime,
     worker: str,
+    reads: Reader | None = None,
 ) -> Outcome:
     """Claim the subscription's day, then build, post and record. Never raises."""
     sub_id, day = item.subscription.id, item.day
@@ -236,7 +237,7 @@ def deliver_due(
             record_failed(session, delivery_id, error=error, now=now, pause=True)
         return Outcome(sub_id, day, "failed", error)
     try:
-        with factory() as session:
+        with (reads or factory)() as session:
             digest = build_digest(session, sub.scope, as_of=day, settings=settings)
             chart = digest_chart(session, digest)
         message = digest_message(digest, currency=settings.currency)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.digest import Outcome, deliver_due, worker_name
 from bot.settings import Settings
+from queries.db import Reader
 from queries.subscriptions import due
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,17 @@ def tick(
     *,
     now: datetime | None = None,
     worker: str | None = None,
+    reads: Reader | None = None,
 ) -> list[Outcome]:
     """Deliver every digest due at `now` (default: the current time) that no one has claimed."""
     at = now or datetime.now(UTC)
     who = worker or worker_name()
     with factory() as session:
         items = due(session, at)
-    return [deliver_due(factory, client, settings, item, now=at, worker=who) for item in items]
+    return [
+        deliver_due(factory, client, settings, item, now=at, worker=who, reads=reads)
+        for item in items
+    ]
 
 
 def run_forever(
@@ -46,11 +51,12 @@ def run_forever(
     *,
     every: float = TICK_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    reads: Reader | None = None,
 ) -> None:
     """Tick until stopped; a failing tick is logged and the next one tries again."""
     while True:
         try:
-            for outcome in tick(factory, client, settings):
+            for outcome in tick(factory, client, settings, reads=reads):
                 log.info(
                     "digest %s for %s: %s",
                     outcome.subscription_id,

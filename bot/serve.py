@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.app import LISTENER_THREADS, build_app, signature_ok
 from bot.settings import Settings, SettingsError
 from queries.db import make_engine, make_sessionmaker, normalize_url
+from queries.replica import ReadPath
 from queries.schema import ensure_schema
 
 if TYPE_CHECKING:
@@ -119,8 +120,10 @@ def engine_for(settings: Settings) -> Engine:
 
 
 def _build(settings: Settings, session_factory: sessionmaker[Session]) -> App:
+    reads = ReadPath(session_factory, settings.replica())
+    reads.start()  # answers come from the database until the replica is ready
     try:
-        return build_app(settings, session_factory)
+        return build_app(settings, session_factory, reads=reads.session)
     except BoltError as exc:  # auth.test refused the token
         raise SettingsError(f"Slack did not accept SLACK_BOT_TOKEN: {exc}") from None
 

@@ -6,11 +6,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
+if TYPE_CHECKING:
+    from queries.replica import ReplicaConfig
+
 DEFAULT_DATABASE_URL = "sqlite:///basebot.db"
+DEFAULT_REPLICA_DIR = ".basebot-replica"
 
 
 class SettingsError(ValueError):
@@ -34,10 +40,24 @@ class Settings:
     slack_app_id: str | None = None
     statement_timeout_ms: int = 10_000
     connect_timeout_s: int = 5
+    replica_dir: str | None = None  # None: answers always read the database itself
+    replica_memory: str = "160MB"
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
+
+    def replica(self) -> ReplicaConfig | None:
+        """Where the read replica lives, or None when it is switched off."""
+        from queries.replica import ReplicaConfig
+
+        if self.replica_dir is None:
+            return None
+        return ReplicaConfig(
+            folder=Path(self.replica_dir),
+            memory_limit=self.replica_memory,
+            threads=max(1, min(4, os.cpu_count() or 1)),
+        )
 
     def today(self) -> date:
         """Today in the configured time zone: the default as-of date."""
@@ -61,7 +81,13 @@ class Settings:
         home = (env.get("BASEBOT_HOME_COUNTRY") or "US").strip().upper()
         if len(home) != 2 or not home.isalpha():
             raise SettingsError("BASEBOT_HOME_COUNTRY must be an ISO 3166 alpha-2 code, e.g. US")
+        replica = (env.get("BASEBOT_REPLICA") or DEFAULT_REPLICA_DIR).strip()
+        memory = (env.get("BASEBOT_REPLICA_MEMORY") or "160MB").strip().upper()
+        if not memory.removesuffix("B").rstrip("KMGT").isdigit():
+            raise SettingsError("BASEBOT_REPLICA_MEMORY must be a size such as 160MB or 1GB")
         return cls(
+            replica_dir=None if replica.lower() in ("off", "no", "false", "0") else replica,
+            replica_memory=memory,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             tz=tz,
             currency=(env.get("BASEBOT_CURRENCY") or "USD").strip().upper(),

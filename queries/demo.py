@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from queries.freshness import bump_data_version
 from queries.models import Base, Customer, Installation, Product, Purchase
 
 __all__ = ["PRODUCTS", "DemoSummary", "ProductSpec", "seed_demo"]
@@ -868,6 +869,7 @@ def seed_demo(
             _flush(session, company)
     _flush(session, company)
     _continue_sequences(session)
+    bump_data_version(session)
     return DemoSummary(
         customers=customers,
         products=len(PRODUCTS),

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FromClause
 from sqlalchemy.types import TypeEngine
 
+from queries.freshness import bump_data_version
 from queries.models import Base, Customer, Installation, Money, Product, Purchase
 
 KINDS = ("core", "accessory", "consumable", "service", "subscription")
@@ -135,6 +136,7 @@ def import_folder(session: Session, folder: Path) -> ImportReport:
         connection = session.connection()
         with _roomy_sqlite_cache(connection):
             tables = _Import(connection).run(paths)
+        bump_data_version(session)
     # Core wrote behind the ORM's back: objects the caller already loaded may be stale.
     session.expire_all()
     return ImportReport(tables=tables, ignored=ignored)

@@ -177,3 +177,18 @@ class AuditEntry(Base):
     outcome: Mapped[str] = mapped_column(Text)  # answered, refused, bad_input, failed
     rule: Mapped[str | None] = mapped_column(Text)  # the access rule that refused
     incident_id: Mapped[str | None] = mapped_column(Text)
+
+
+class DataVersion(Base):
+    """One row whose `version` is renewed on every committed change to the four data tables.
+
+    A random token, not a counter, so that a database dropped and built again never repeats
+    an earlier version. The read replica (queries/replica.py) is valid for exactly one
+    version. `basebot import` and `basebot seed` renew it; on PostgreSQL statement triggers
+    renew it for any other writer too.
+    """
+
+    __tablename__ = "data_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(Text)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     SQLColumnExpression,
     and_,
+    case,
     cast,
     extract,
     false,
@@ -134,7 +135,9 @@ def time_parts(col: SQLColumnExpression[date], by: str) -> list[ColumnElement[in
     if by == "year":
         return [year]
     if by == "quarter":
-        return [year, (month + 2) // 3]
+        # Not (month + 2) / 3: DuckDB's "/" divides as floats.
+        quarter = case((month <= 3, 1), (month <= 6, 2), (month <= 9, 3), else_=4)
+        return [year, quarter]
     return [year, month]
 
 

@@ -23,6 +23,7 @@ from bot.settings import Settings
 from tests import oracle, randomdata
 from tests.builders import Fixture
 from tests.oracle import Frames
+from tests.replicas import replica_of
 
 SEEDS = range(25)
 SETTINGS = Settings(home_country="US")
@@ -328,26 +329,43 @@ def seeded(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Seeded]:
         trans.rollback()
 
 
+def _check(seeded: Seeded, session: Session, group: str) -> None:
+    from bot.ask import ask_json
+
+    ds, fr = seeded.ds, seeded.frames
+    problems: list[str] = []
+    for day in ds.as_of_dates:
+        for text, expect in cases(group, ds):
+            where = f"[seed {ds.seed}] {text!r} as of {day}"
+            try:
+                got = ask_json(session, text, as_of=day, settings=SETTINGS)
+            except Exception as exc:
+                session.rollback()  # only this session's savepoint: the data stays
+                problems.append(f"{where}: raised {type(exc).__name__}: {exc}")
+                continue
+            exp = expect(fr, day)
+            problems += [f"{where}: {p}" for p in diff(exp, _normalise(group, got))]
+    assert not problems, f"{len(problems)} mismatch(es):\n" + "\n".join(problems[:12])
+
+
+@pytest.fixture(scope="class")
+def replica(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    """The seeded rows, copied into a read replica (built from the uncommitted transaction)."""
+    with replica_of(seeded.conn, tmp_path_factory.mktemp("replica")) as session:
+        yield session
+
+
 class TestRandomData:
     @pytest.mark.parametrize("group", GROUPS)
     def test_basebot_agrees_with_oracle(self, seeded: Seeded, group: str) -> None:
-        from bot.ask import ask_json
-
-        ds, fr = seeded.ds, seeded.frames
-        problems: list[str] = []
         with Session(bind=seeded.conn, join_transaction_mode="create_savepoint") as session:
-            for day in ds.as_of_dates:
-                for text, expect in cases(group, ds):
-                    where = f"[seed {ds.seed}] {text!r} as of {day}"
-                    try:
-                        got = ask_json(session, text, as_of=day, settings=SETTINGS)
-                    except Exception as exc:
-                        session.rollback()  # only this session's savepoint: the data stays
-                        problems.append(f"{where}: raised {type(exc).__name__}: {exc}")
-                        continue
-                    exp = expect(fr, day)
-                    problems += [f"{where}: {p}" for p in diff(exp, _normalise(group, got))]
-        assert not problems, f"{len(problems)} mismatch(es):\n" + "\n".join(problems[:12])
+            _check(seeded, session, group)
+
+    @pytest.mark.parametrize("group", GROUPS)
+    def test_the_replica_agrees_with_oracle(
+        self, seeded: Seeded, replica: Session, group: str
+    ) -> None:
+        _check(seeded, replica, group)
 
 
 def test_comparison_helper_catches_what_it_should() -> None:

@@ -197,7 +197,7 @@ def _now(svc: Services, client: WebClient, args: list[str]) -> Message:
         return _not_allowed(channel.id)
     scope = " ".join(args[1:])
     today: date = datetime.now(ZoneInfo(svc.settings.tz)).date()
-    with svc.sessions() as session:
+    with svc.reader() as session:
         digest = build_digest(session, scope, as_of=today, settings=svc.settings)
         chart = digest_chart(session, digest)
     try:

@@ -28,6 +28,7 @@ from bot.ask import parse_command, run
 from bot.parsing import VERBS, ParseError
 from bot.settings import Settings
 from queries.audit import Event, record
+from queries.db import Reader
 from queries.results import Answer
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,13 @@ def answer_guarded(
     as_of: date | None,
     public: bool | None = None,
     rows: Callable[[Answer], int | None] = lambda _: None,
+    reads: Reader | None = None,
 ) -> Answer:
-    """Check, parse, answer and audit. Raises Refused, ParseError or Incident."""
+    """Check, parse, answer and audit. Raises Refused, ParseError or Incident.
+
+    The query runs in a session from `reads` (default `sessions`); the audit row always goes
+    to `sessions`.
+    """
     started = guard.clock()
     verb = first_word(asked.text, settings.command_name)
 
@@ -160,7 +166,7 @@ def answer_guarded(
             audit("refused", verb=verb, rule=refusal.rule)
             raise Refused(refusal)
     try:
-        with sessions() as session:
+        with (reads or sessions)() as session:
             request = parse_command(session, asked.text, as_of=as_of, settings=settings)
             wants_public = request.public if public is None else public
             refusal = guard.check(asked, verb=request.verb, public=wants_public)

@@ -72,6 +72,7 @@ def compute(
     who = asker or Asker(user_id="", channel_id=None)
     return answer_guarded(
         sessions=svc.sessions,
+        reads=svc.reader,
         settings=svc.settings,
         guard=svc.guard,
         asked=Asked(team_id=who.team_id, user_id=who.user_id, channel_id=who.channel_id, text=text),

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.listeners.guard import Guard
 from bot.settings import Settings
+from queries.db import Reader
 
 CONTEXT_KEY = "basebot"
 
@@ -19,6 +20,11 @@ class Services:
     settings: Settings
     sessions: sessionmaker[Session]
     guard: Guard = field(default_factory=Guard)
+    reads: Reader | None = None  # where answers are read; default `sessions`
+
+    @property
+    def reader(self) -> Reader:
+        return self.reads or self.sessions
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Services:
         # Bolt deep-copies the context for lazy listeners; the engine and its pool are shared.

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
 from bot.ask import ask_json
 from bot.settings import Settings
 from tests.builders import Fixture
+from tests.replicas import READS, replica_of
 
 SETTINGS = Settings(home_country="US")
 
 
-def ask(session: Session, text: str, as_of: date) -> dict[str, Any]:
-    return ask_json(session, text, as_of=as_of, settings=SETTINGS)
+Ask = Callable[[str, date], dict[str, Any]]
+
+
+@pytest.fixture(params=READS)
+def ask(request: pytest.FixtureRequest, session: Session, tmp_path: Path) -> Ask:
+    """Answers from the database itself, or from a replica of the test's rows as they are."""
+
+    def answer(text: str, as_of: date) -> dict[str, Any]:
+        if request.param == "database":
+            return ask_json(session, text, as_of=as_of, settings=SETTINGS)
+        session.flush()
+        with replica_of(session.connection(), tmp_path) as replica:
+            return ask_json(replica, text, as_of=as_of, settings=SETTINGS)
+
+    return answer
 
 
 def _catalogue(f: Fixture) -> None:
@@ -25,7 +42,7 @@ def _catalogue(f: Fixture) -> None:
     f.product("TON", "toner", "consumable", for_category="printers")
 
 
-def test_loyal_windows_first_purchase_and_returns(session: Session) -> None:
+def test_loyal_windows_first_purchase_and_returns(session: Session, ask: Ask) -> None:
     # D = 2026-06-30. Windows: W1 (03-31, 06-30], W2 (2025-12-30, 03-31],
     # W3 (2025-09-30, 2025-12-30], W4 (2025-07-01, 2025-09-30]. D-365 = 2025-06-30.
     d = date(2026, 6, 30)
@@ -56,15 +73,15 @@ def test_loyal_windows_first_purchase_and_returns(session: Session) -> None:
     f.buy("R3", "SVC", "2026-01-01", -1, coverage=("2026-01-01", "2026-12-31"))
     f.buy("R4", "SVC", "2026-06-01", coverage=("2026-07-01", "2027-06-30"))
 
-    reply = ask(session, "loyal", d)
+    reply = ask("loyal", d)
     assert (reply["customers"], reply["loyal"], reply["recurring"]) == (8, 2, 2)
     assert [tuple(r.values()) for r in reply["breakdown"]["rows"]] == [
         ("business", 7, 1, 2),
         ("government", 1, 1, 0),
     ]
-    assert ask(session, "loyal toner", d)["loyal"] == 2
-    assert ask(session, "loyal printers", d)["recurring"] == 2  # for_category printers
-    assert ask(session, "loyal subscriptions", d)["recurring"] == 1
+    assert ask("loyal toner", d)["loyal"] == 2
+    assert ask("loyal printers", d)["recurring"] == 2  # for_category printers
+    assert ask("loyal subscriptions", d)["recurring"] == 1
 
 
 def _digest_world(f: Fixture) -> None:
@@ -91,9 +108,9 @@ def _digest_world(f: Fixture) -> None:
     f.buy("S", "SVC", "2025-06-01", -1, coverage=("2025-06-01", "2026-03-15"))  # return: no
 
 
-def test_digest_figures_for_the_day_before(session: Session) -> None:
+def test_digest_figures_for_the_day_before(session: Session, ask: Ask) -> None:
     _digest_world(Fixture(session))
-    reply = ask(session, "digest", date(2026, 3, 10))
+    reply = ask("digest", date(2026, 3, 10))
     assert reply["day"] == "2026-03-09"
     assert reply["new_customers"] == 1  # N1
     assert reply["purchase_lines"] == 3  # N1, N2 and N2's return
@@ -114,15 +131,15 @@ def test_digest_figures_for_the_day_before(session: Session) -> None:
     assert reply["upsell"]["install"] == []
 
 
-def test_digest_of_a_quiet_day(session: Session) -> None:
+def test_digest_of_a_quiet_day(session: Session, ask: Ask) -> None:
     _digest_world(Fixture(session))
-    reply = ask(session, "digest", date(2026, 3, 20))
+    reply = ask("digest", date(2026, 3, 20))
     assert (reply["new_customers"], reply["purchase_lines"], reply["revenue"]) == (0, 0, 0.0)
     assert (reply["units_installed"], reply["units_removed"]) == (0, 0)
     assert reply["installed_base"]["customers_change"] == 0
 
 
-def test_aging_edge_on_29_february(session: Session) -> None:
+def test_aging_edge_on_29_february(session: Session, ask: Ask) -> None:
     f = Fixture(session)
     _catalogue(f)
     f.customer("A")
@@ -130,16 +147,16 @@ def test_aging_edge_on_29_february(session: Session) -> None:
     f.install("A", "PRN", "2023-02-28")  # D minus 5 years, 29 Feb → 28 Feb: aging
     f.install("A", "PRN", "2023-03-01")  # not yet
     f.install("A", "PRN", "2023-02-27", removed="2028-02-29")  # removed on D: not active
-    reply = ask(session, "upsell printers aging", date(2028, 2, 29))
+    reply = ask("upsell printers aging", date(2028, 2, 29))
     assert [(c["customer_ref"], c["score"]) for c in reply["candidates"]] == [("A", 1)]
     # 2028-02-28 → cutoff 2023-02-28: the 02-27 unit is still in use too (2 units).
     # 2028-03-01 → cutoff 2023-03-01: the 02-28 and 03-01 units (2 units).
     for day, units in ((date(2028, 2, 28), 2), (date(2028, 3, 1), 2)):
-        later = ask(session, "upsell printers aging", day)
+        later = ask("upsell printers aging", day)
         assert [(c["customer_ref"], c["score"]) for c in later["candidates"]] == [("A", units)]
 
 
-def test_renewal_and_coverage_edges(session: Session) -> None:
+def test_renewal_and_coverage_edges(session: Session, ask: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -153,7 +170,7 @@ def test_renewal_and_coverage_edges(session: Session) -> None:
     f.buy("LATER", "SVC", "2025-07-10", coverage=("2025-07-10", "2026-07-10"))
     f.buy("LATER", "SVC", "2026-06-01", coverage=("2026-07-11", "2027-07-10"))  # renewed
     f.buy("GONE", "SVC", "2024-01-01", coverage=("2024-01-01", "2026-06-29"))  # ended D-1
-    reply = ask(session, "upsell printers", d)
+    reply = ask("upsell printers", d)
     renewal = [
         (c["customer_ref"], c["score"]) for c in reply["candidates"] if c["rule"] == "renewal"
     ]
@@ -162,7 +179,7 @@ def test_renewal_and_coverage_edges(session: Session) -> None:
     assert service == ["GONE"]  # E0's coverage ending on D still covers D
 
 
-def test_ties_are_broken_by_customer_ref(session: Session) -> None:
+def test_ties_are_broken_by_customer_ref(session: Session, ask: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -170,12 +187,12 @@ def test_ties_are_broken_by_customer_ref(session: Session) -> None:
         f.customer(ref)
         f.buy(ref, "PRN", "2026-01-01", 1, 500)
         f.install(ref, "PRN", "2026-01-02")
-    assert [r["customer_ref"] for r in ask(session, "top", d)["rows"]] == ["B1", "B2", "Z9"]
-    service = ask(session, "upsell printers service", d)["candidates"]
+    assert [r["customer_ref"] for r in ask("top", d)["rows"]] == ["B1", "B2", "Z9"]
+    service = ask("upsell printers service", d)["candidates"]
     assert [c["customer_ref"] for c in service] == ["B1", "B2", "Z9"]
 
 
-def test_concentration_rounds_the_top_fifth_up(session: Session) -> None:
+def test_concentration_rounds_the_top_fifth_up(session: Session, ask: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -183,14 +200,14 @@ def test_concentration_rounds_the_top_fifth_up(session: Session) -> None:
         ref = f"C{i}"
         f.customer(ref)
         f.buy(ref, "TON", "2026-01-01", 1 if revenue > 0 else -1, abs(revenue))
-    reply = ask(session, "concentration", d)
+    reply = ask("concentration", d)
     # Six paying customers → ceil(1.2) = 2 → (100 + 90) / 200 = 95.0% → tall.
     assert (reply["customers"], reply["revenue"], reply["top20_share"]) == (6, 200.0, 95.0)
     assert reply["hhi"] == 4534.0  # 50² + 45² + 2.5² + 1.5² + 0.5² + 0.5²
     assert reply["verdict"] == "tall"
 
 
-def test_customer_lookup(session: Session) -> None:
+def test_customer_lookup(session: Session, ask: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -207,7 +224,7 @@ def test_customer_lookup(session: Session) -> None:
     f.install("C001", "PRN", "2025-02-01", removed="2026-03-01", serial="S-GONE")
     f.install("C001", "PRN", "2026-07-01", serial="S-LATER")
 
-    card = ask(session, "customer buyer@acme.TEST", d)
+    card = ask("customer buyer@acme.TEST", d)
     assert card["customer"]["customer_ref"] == "C001"
     assert [(i["serial"], i["active"]) for i in card["installations"]] == [
         ("S-ACTIVE", True),
@@ -228,18 +245,20 @@ def test_customer_lookup(session: Session) -> None:
         }
     ]
     assert card["revenue"] == 220.0  # 12 × 10 + the service line at 100
-    assert ask(session, "customer c002", d)["customer"]["name"] == "Acme Labs"
-    many = ask(session, "customer acme", d)
+    assert ask("customer c002", d)["customer"]["name"] == "Acme Labs"
+    many = ask("customer acme", d)
     assert "customer" not in many
     # Names starting with the text first (shorter first), then names containing it.
     assert [m["customer_ref"] for m in many["matches"]] == ["C002", "C001", "C003"]
-    twins = ask(session, "customer Twin Co", d)
+    twins = ask("customer Twin Co", d)
     assert [m["customer_ref"] for m in twins["matches"]] == ["C004", "C005"]
-    assert ask(session, "customer nobody-like-this", d)["matches"] == []
-    assert ask(session, "customer 100%", d)["matches"] == []
+    assert ask("customer nobody-like-this", d)["matches"] == []
+    assert ask("customer 100%", d)["matches"] == []
 
 
-def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(session: Session) -> None:
+def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(
+    session: Session, ask: Ask
+) -> None:
     # Seven customers, each with one active printer and one active copier, no plans: every
     # service candidate scores 1 in both categories; order is then ref, then category.
     d = date(2026, 6, 30)
@@ -251,7 +270,7 @@ def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(session: Ses
         for sku in ("PRN", "COP"):
             f.buy(ref, sku, "2026-01-01")
             f.install(ref, sku, "2026-01-02")
-    full = ask(session, "upsell service", d)["candidates"]
+    full = ask("upsell service", d)["candidates"]
     assert [(c["customer_ref"], c["category"]) for c in full[:4]] == [
         ("K1", "copiers"),
         ("K1", "printers"),
@@ -259,6 +278,6 @@ def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(session: Ses
         ("K2", "printers"),
     ]
     for n in (1, 3, 5, 13):
-        assert ask(session, f"upsell service top {n}", d)["candidates"] == full[:n]
-    digest = ask(session, "digest", d)["upsell"]
+        assert ask(f"upsell service top {n}", d)["candidates"] == full[:n]
+    digest = ask("digest", d)["upsell"]
     assert digest["service"] == full[:5]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,14 +12,21 @@ from sqlalchemy.orm import Session
 from bot.ask import ask_json
 from bot.settings import Settings
 from tests.queries.world import D, build_world
+from tests.replicas import READS, replica_of
 
 SETTINGS = Settings(home_country="US")
 
 
-@pytest.fixture()
-def world(session: Session) -> Session:
+@pytest.fixture(params=READS)
+def world(request: pytest.FixtureRequest, session: Session, tmp_path: Path) -> Iterator[Session]:
+    """The world's rows, read from the database itself or from a replica of them."""
     build_world(session)
-    return session
+    if request.param == "database":
+        yield session
+        return
+    session.flush()
+    with replica_of(session.connection(), tmp_path) as replica:
+        yield replica
 
 
 def ask(session: Session, text: str) -> dict[str, Any]:

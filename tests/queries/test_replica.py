@@ -1,0 +1,161 @@
+"""The read path: a replica answers exactly as the database does, and only while it is fresh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from bot.ask import ask_json
+from bot.settings import Settings
+from queries.db import make_sessionmaker, transaction
+from queries.freshness import data_version
+from queries.importer import import_folder
+from queries.models import Customer
+from queries.replica import (
+    PREFIX,
+    BuildCancelled,
+    Cancel,
+    ReadPath,
+    ReplicaConfig,
+    build_replica,
+)
+from tests.builders import Fixture
+from tests.committed import committed_database
+from tests.queries.world import D, build_world
+
+SETTINGS = Settings(home_country="US")
+COMMANDS = (
+    "installed",
+    "installed printers by region",
+    "customers by quarter",
+    "compare",
+    "upsell printers",
+    "customer acme",
+    "top 3 by units",
+    "loyal",
+    "concentration",
+    "digest",
+    "health",
+)
+
+
+def _world_with_blanks(session: Session) -> None:
+    f = build_world(session)
+    # An empty string and a NULL are different values and must stay so in the replica.
+    f.customer("BLANK", "Empty Fields", segment="", region=None, email="")
+
+
+@pytest.fixture()
+def db(engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+    with committed_database(engine, tmp_path, "replica", _world_with_blanks) as committed:
+        yield committed
+
+
+def _config(tmp_path: Path) -> ReplicaConfig:
+    return ReplicaConfig(folder=tmp_path / "replica", memory_limit="256MB", threads=1)
+
+
+def _answers(reads: ReadPath) -> dict[str, object]:
+    with reads.session() as session:
+        return {c: ask_json(session, c, as_of=D, settings=SETTINGS) for c in COMMANDS}
+
+
+def _backend(reads: ReadPath) -> str:
+    with reads.session() as session:
+        return session.get_bind().dialect.name
+
+
+def test_the_replica_answers_every_verb_exactly_as_the_database(db: Engine, tmp_path: Path) -> None:
+    reads = ReadPath(make_sessionmaker(db), _config(tmp_path), build=False)
+    assert not reads.on_replica()
+    assert _backend(reads) == db.dialect.name
+    live = _answers(reads)
+
+    reads.refresh()
+    assert reads.on_replica()
+    assert _backend(reads) == "duckdb"
+    assert _answers(reads) == live
+    reads.close()
+
+
+def test_empty_strings_and_nulls_are_copied_as_they_are(db: Engine, tmp_path: Path) -> None:
+    reads = ReadPath(make_sessionmaker(db), _config(tmp_path), build=False)
+    reads.refresh()
+    query = select(Customer.segment, Customer.region, Customer.email).where(
+        Customer.customer_ref == "BLANK"
+    )
+    with reads.session() as replica:
+        assert replica.get_bind().dialect.name == "duckdb"
+        assert replica.execute(query).one() == ("", None, "")
+    reads.close()
+
+
+def test_an_import_makes_the_replica_stale_until_it_is_rebuilt(db: Engine, tmp_path: Path) -> None:
+    factory = make_sessionmaker(db)
+    reads = ReadPath(factory, _config(tmp_path))
+    reads.refresh()
+    before = _answers(reads)["installed"]
+
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "installations.csv").write_text(
+        "serial,customer_ref,sku,order_ref,site,installed_on,removed_on\n"
+        "NEW-1,A,PRN-1,,HQ,2026-06-01,\n"
+    )
+    with transaction(factory) as session:
+        import_folder(session, folder)
+
+    # Stale: this answer comes from the database (one more unit), and a rebuild starts.
+    with reads.session() as session:
+        assert session.get_bind().dialect.name == db.dialect.name
+        after = ask_json(session, "installed", as_of=D, settings=SETTINGS)
+    assert after["units"] == before["units"] + 1  # type: ignore[index]
+
+    deadline = time.monotonic() + 60
+    while not reads.on_replica():
+        assert time.monotonic() < deadline, "the replica was not rebuilt within 60 s"
+        time.sleep(0.05)
+    with reads.session() as session:
+        assert session.get_bind().dialect.name == "duckdb"
+        assert ask_json(session, "installed", as_of=D, settings=SETTINGS) == after
+    reads.close()
+    # The old version's file is gone; only the fresh one is kept.
+    assert len(list((tmp_path / "replica").glob(f"{PREFIX}*.duckdb"))) == 1
+
+
+def test_any_write_renews_the_version_on_postgresql(db: Engine) -> None:
+    factory = make_sessionmaker(db)
+    with factory() as session:
+        before = data_version(session)
+    with db.begin() as conn:  # a writer that is not basebot: no explicit bump
+        conn.execute(text("UPDATE customers SET name = 'Renamed' WHERE customer_ref = 'A'"))
+    with factory() as session:
+        after = data_version(session)
+    if db.dialect.name == "postgresql":
+        assert after != before  # the statement trigger
+    else:
+        # SQLite has no statement triggers: only `basebot import` and `seed` renew it
+        # (README: other writers run `basebot replica` afterwards).
+        assert after == before
+
+
+def test_a_cancelled_build_leaves_no_file_behind(db: Engine, tmp_path: Path) -> None:
+    cancel = Cancel()
+    cancel.set()
+    with make_sessionmaker(db)() as session, pytest.raises(BuildCancelled):
+        build_replica(session.connection(), _config(tmp_path), cancel=cancel)
+    assert [p.name for p in (tmp_path / "replica").iterdir() if p.name != ".lock"] == []
+
+
+def test_without_a_replica_every_answer_reads_the_database(db: Engine) -> None:
+    reads = ReadPath(make_sessionmaker(db), None)
+    assert not reads.on_replica()
+    assert _backend(reads) == db.dialect.name
+    with reads.session() as session:
+        Fixture(session)  # the session is an ordinary one
+        assert ask_json(session, "installed", as_of=D, settings=SETTINGS)["units"] > 0
