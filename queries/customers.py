@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Subquery, case, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Product, Purchase
@@ -15,8 +16,10 @@ from queries.scope import (
     Window,
     customer_conditions,
     customer_dimension,
+    exact,
     in_products,
     money,
+    money_sum,
     sort_rows,
     target_product_ids,
     time_key,
@@ -60,19 +63,35 @@ def _aggregates(window: Window) -> list[ColumnElement[Any]]:
                 case((bought & window.contains(Purchase.purchased_on), Purchase.customer_id))
             )
         ),
-        func.coalesce(
-            func.sum(
-                case(
-                    (
-                        window.contains(Purchase.purchased_on),
-                        Purchase.quantity * Purchase.unit_price,
-                    ),
-                    else_=0,
-                )
-            ),
-            0,
-        ),
+        func.coalesce(func.sum(_revenue(window)), 0),
     ]
+
+
+def _revenue(window: Window) -> ColumnElement[Any]:
+    return case(
+        (window.contains(Purchase.purchased_on), Purchase.quantity * Purchase.unit_price),
+        else_=0,
+    )
+
+
+def _per_customer(window: Window, where: list[ColumnElement[bool]]) -> Subquery:
+    """One row per customer with a line in scope: in the base?, active?, revenue, first buy."""
+    bought = Purchase.quantity > 0
+    return (
+        select(
+            Purchase.customer_id.label("cid"),
+            func.max(case((bought, 1), else_=0)).label("bought"),
+            func.max(case((bought & window.contains(Purchase.purchased_on), 1), else_=0)).label(
+                "active"
+            ),
+            func.sum(_revenue(window)).label("revenue"),
+            func.min(case((bought, Purchase.purchased_on))).label("first_on"),
+        )
+        .join(Customer, Customer.id == Purchase.customer_id)
+        .where(*where)
+        .group_by(Purchase.customer_id)
+        .subquery()
+    )
 
 
 def customers(session: Session, request: Request) -> CustomerBase:
@@ -85,6 +104,18 @@ def customers(session: Session, request: Request) -> CustomerBase:
         *in_products(Purchase.product_id, target_product_ids(session, request.target)),
         *customer_conditions(request.filters),
     ]
+    if by in CUSTOMER_DIMENSIONS:
+        # Each customer falls in exactly one row, so the rows add up to the totals.
+        groups = _by_customer_dimension(session, window, by, where)
+        return CustomerBase(
+            request=request,
+            customers=sum(g.customers for g in groups),
+            active_customers=sum(g.active_customers for g in groups),
+            revenue=money(float(sum(g.revenue for g in groups))),
+            by=by,
+            rows=sort_rows([g.row() for g in groups if g.customers or g.revenue]),
+        )
+    rows: list[CustomersRow] = []
     base = (
         select(*_aggregates(window))
         .select_from(Purchase)
@@ -92,20 +123,14 @@ def customers(session: Session, request: Request) -> CustomerBase:
         .where(*where)
     )
     total_customers, total_active, total_revenue = session.execute(base).one()
-
-    rows: list[CustomersRow] = []
-    if by in CUSTOMER_DIMENSIONS or by in ("category", "product"):
-        key = (
-            customer_dimension(by)
-            if by in CUSTOMER_DIMENSIONS
-            else (Product.category if by == "category" else Product.sku)
-        )
+    if by in ("category", "product"):
+        key = Product.category if by == "category" else Product.sku
         stmt = base.add_columns(key).join(Product, Product.id == Purchase.product_id).group_by(key)
         for c, a, r, k in session.execute(stmt):
             if c or r:
                 rows.append(CustomersRow(str(k), int(c), int(a), money(r)))
     else:
-        rows = _cohorts(session, request, window, by, where)
+        rows = _cohorts(session, window, by, where)
     return CustomerBase(
         request=request,
         customers=int(total_customers),
@@ -116,33 +141,45 @@ def customers(session: Session, request: Request) -> CustomerBase:
     )
 
 
+@dataclass(frozen=True)
+class _Group:
+    key: str
+    customers: int
+    active_customers: int
+    revenue: Decimal  # exact, so that the rows' sum is the total to the cent
+
+    def row(self) -> CustomersRow:
+        return CustomersRow(
+            self.key, self.customers, self.active_customers, money(float(self.revenue))
+        )
+
+
+def _by_customer_dimension(
+    session: Session, window: Window, by: str, where: list[ColumnElement[bool]]
+) -> list[_Group]:
+    per = _per_customer(window, where)
+    key = customer_dimension(by)
+    stmt = (
+        select(
+            key,
+            func.sum(per.c.bought),
+            func.sum(per.c.active),
+            money_sum(per.c.revenue),
+        )
+        .select_from(per)
+        .join(Customer, Customer.id == per.c.cid)
+        .group_by(key)
+    )
+    return [
+        _Group(str(k), int(c or 0), int(a or 0), exact(r)) for k, c, a, r in session.execute(stmt)
+    ]
+
+
 def _cohorts(
-    session: Session, request: Request, window: Window, by: str, where: list[ColumnElement[bool]]
+    session: Session, window: Window, by: str, where: list[ColumnElement[bool]]
 ) -> list[CustomersRow]:
     """Customers grouped by the period of their first purchase (their cohort)."""
-    bought = Purchase.quantity > 0
-    per_customer = (
-        select(
-            Purchase.customer_id.label("cid"),
-            func.min(case((bought, Purchase.purchased_on))).label("first_on"),
-            func.max(case((bought & window.contains(Purchase.purchased_on), 1), else_=0)).label(
-                "active"
-            ),
-            func.sum(
-                case(
-                    (
-                        window.contains(Purchase.purchased_on),
-                        Purchase.quantity * Purchase.unit_price,
-                    ),
-                    else_=0,
-                )
-            ).label("revenue"),
-        )
-        .join(Customer, Customer.id == Purchase.customer_id)
-        .where(*where)
-        .group_by(Purchase.customer_id)
-        .subquery()
-    )
+    per_customer = _per_customer(window, where)
     parts = time_parts(per_customer.c.first_on, by)
     stmt = (
         select(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product
@@ -58,6 +58,20 @@ def _where(
     ]
 
 
+def _per_customer(d: date, products: list[int] | None, filters: tuple[Filter, ...]) -> Subquery:
+    """Units in use per customer: one row per installed-base customer (no DISTINCT needed)."""
+    stmt = (
+        select(Installation.customer_id.label("cid"), func.count().label("units"))
+        .where(active_at(d), *in_products(Installation.product_id, products))
+        .group_by(Installation.customer_id)
+    )
+    if filters:
+        stmt = stmt.join(Customer, Customer.id == Installation.customer_id).where(
+            *customer_conditions(filters)
+        )
+    return stmt.subquery()
+
+
 def installed_totals(
     session: Session,
     d: date,
@@ -65,23 +79,35 @@ def installed_totals(
     filters: tuple[Filter, ...] = (),
 ) -> tuple[int, int]:
     """(customers, units) of the installed base at d; `products`: ids (None = every product)."""
-    stmt = (
-        select(func.count(func.distinct(Installation.customer_id)), func.count())
-        .select_from(Installation)
-        .join(Customer, Customer.id == Installation.customer_id)
-        .where(*_where(d, products, filters))
-    )
-    customers, units = session.execute(stmt).one()
+    per = _per_customer(d, products, filters)
+    customers, units = session.execute(
+        select(func.count(), func.coalesce(func.sum(per.c.units), 0))
+    ).one()
     return int(customers), int(units)
+
+
+def _by_customer_dimension(
+    session: Session, d: date, by: str, products: list[int] | None, filters: tuple[Filter, ...]
+) -> list[InstalledRow]:
+    # Each customer falls in exactly one row, so the rows also add up to the totals.
+    per = _per_customer(d, products, filters)
+    key = customer_dimension(by)
+    stmt = (
+        select(key, func.count(), func.sum(per.c.units))
+        .select_from(per)
+        .join(Customer, Customer.id == per.c.cid)
+        .group_by(key)
+    )
+    return [InstalledRow(str(k), int(c), int(u)) for k, c, u in session.execute(stmt)]
 
 
 def installed_breakdown(
     session: Session, d: date, by: str, products: list[int] | None, filters: tuple[Filter, ...]
 ) -> list[InstalledRow]:
-    parts: list[SQLColumnExpression[Any]]
     if by in CUSTOMER_DIMENSIONS:
-        parts = [customer_dimension(by)]
-    elif by == "category":
+        return sort_rows(_by_customer_dimension(session, d, by, products, filters))
+    parts: list[SQLColumnExpression[Any]]
+    if by == "category":
         parts = [Product.category]
     elif by == "product":
         parts = [Product.sku]
@@ -97,11 +123,7 @@ def installed_breakdown(
     )
     rows = []
     for *keys, customers, units in session.execute(stmt):
-        key = (
-            str(keys[0])
-            if by in (*CUSTOMER_DIMENSIONS, "category", "product")
-            else time_key(by, keys)
-        )
+        key = str(keys[0]) if by in ("category", "product") else time_key(by, keys)
         rows.append(InstalledRow(key, int(customers), int(units)))
     return sort_rows(rows)
 
@@ -110,6 +132,9 @@ def installed(session: Session, request: Request) -> InstalledBase:
     """Installed base: customers and units in use at the as-of date, broken down."""
     by = request.by or "segment"
     products = target_product_ids(session, request.target)
-    customers, units = installed_totals(session, request.as_of, products, request.filters)
     rows = installed_breakdown(session, request.as_of, by, products, request.filters)
+    if by in CUSTOMER_DIMENSIONS:
+        customers, units = sum(r.customers for r in rows), sum(r.units for r in rows)
+    else:
+        customers, units = installed_totals(session, request.as_of, products, request.filters)
     return InstalledBase(request=request, customers=customers, units=units, by=by, rows=rows)

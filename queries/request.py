@@ -53,6 +53,8 @@ class Request:
     public: bool = False
     text: str = ""
     extras: dict[str, str] = field(default_factory=dict)
+    # How many rows of a long list the caller will show (a Slack page); None: all of them.
+    listing: int | None = None
 
     @property
     def target_name(self) -> str | None:

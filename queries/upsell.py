@@ -42,12 +42,24 @@ class Candidate:
 
 @dataclass(frozen=True, kw_only=True)
 class UpsellList:
+    """The candidates best first; with `counts`, only the head of the list (request.listing)."""
+
     request: Request
     candidates: list[Candidate] = field(default_factory=list)
+    counts: dict[str, int] | None = None  # candidates per rule in the whole list
     kind: str = "upsell"
 
     def to_json(self) -> dict[str, Any]:
         return header(self.kind, self.request) | {"candidates": jsonable(self.candidates)}
+
+    def rule_counts(self) -> dict[str, int]:
+        if self.counts is not None:
+            return dict(self.counts)
+        return {rule: len(found) for rule, found in self.by_rule().items()}
+
+    @property
+    def total(self) -> int:
+        return sum(self.rule_counts().values())
 
     def by_rule(self) -> dict[str, list[Candidate]]:
         grouped: dict[str, list[Candidate]] = {rule: [] for rule in UPSELL_RULES}
@@ -179,6 +191,28 @@ _RULES = {
 }
 
 
+def _rule_query(
+    rule: str, cat: _Category, d: date, filters: tuple[Filter, ...]
+) -> tuple[Select[str, str, Any], ColumnElement[Any], Callable[[int], str]]:
+    stmt, describe = _RULES[rule](cat, d)
+    sub = stmt.subquery()
+    score_col = sub.c.ends_on if rule == "renewal" else sub.c.score
+    query = (
+        select(Customer.customer_ref, Customer.name, score_col)
+        .join(sub, sub.c.cid == Customer.id)
+        .where(*customer_conditions(filters))
+    )
+    return query, score_col, describe
+
+
+def rule_count(
+    session: Session, rule: str, cat: _Category, d: date, filters: tuple[Filter, ...]
+) -> int:
+    """How many candidates one rule finds in one category."""
+    query, _, _ = _rule_query(rule, cat, d, filters)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
 def rule_candidates(
     session: Session,
     rule: str,
@@ -189,14 +223,7 @@ def rule_candidates(
     limit: int | None = None,
 ) -> list[Candidate]:
     """One rule's candidates in one category; with `limit`, only the best `limit` of them."""
-    stmt, describe = _RULES[rule](cat, d)
-    sub = stmt.subquery()
-    score_col = sub.c.ends_on if rule == "renewal" else sub.c.score
-    query = (
-        select(Customer.customer_ref, Customer.name, score_col)
-        .join(sub, sub.c.cid == Customer.id)
-        .where(*customer_conditions(filters))
-    )
+    query, score_col, describe = _rule_query(rule, cat, d, filters)
     if limit is not None:
         # The order of _order within one rule and category: ends soonest / highest score.
         best = score_col.asc() if rule == "renewal" else score_col.desc()
@@ -228,20 +255,34 @@ def upsell(session: Session, request: Request) -> UpsellList:
     else:
         cats = [_category(session, target.category, target.value if target.is_product else None)]
     rules = [request.rule] if request.rule else list(UPSELL_RULES)
+    counts: dict[str, int] | None = None
+    limits: dict[str, int | None] = {rule: request.top for rule in rules}
+    if request.listing is not None:
+        # Only the head of the list is shown: count every rule, fetch just enough rows.
+        counts = {
+            rule: sum(rule_count(session, rule, cat, d, request.filters) for cat in cats)
+            for rule in rules
+        }
+        if request.top is not None:
+            counts = {rule: min(n, request.top) for rule, n in counts.items()}
+        room = request.listing
+        for rule in rules:
+            limits[rule] = min(room, counts[rule])
+            room -= limits[rule] or 0
     found = [
         c
         for rule in rules
+        if limits[rule] != 0
         for cat in cats
-        # Each category's best `top` per rule, merged: the overall best `top` are among them.
-        for c in rule_candidates(session, rule, cat, d, request.filters, limit=request.top)
+        # Each category's best `limit` per rule, merged: the overall best are among them.
+        for c in rule_candidates(session, rule, cat, d, request.filters, limit=limits[rule])
     ]
     found.sort(key=_order)
-    if request.top is not None:
-        kept: dict[str, int] = {}
-        limited = []
-        for c in found:
-            kept[c.rule] = kept.get(c.rule, 0) + 1
-            if kept[c.rule] <= request.top:
-                limited.append(c)
-        found = limited
-    return UpsellList(request=request, candidates=found)
+    kept: dict[str, int] = {}
+    limited = []
+    for c in found:
+        kept[c.rule] = kept.get(c.rule, 0) + 1
+        limit = limits[c.rule]
+        if limit is None or kept[c.rule] <= limit:
+            limited.append(c)
+    return UpsellList(request=request, candidates=limited, counts=counts)

@@ -66,7 +66,7 @@ def send_csv(
     svc = services(context)
     asker = Asker.from_action(body)
     with incident_guard(respond, client, asker, "the CSV button"):
-        found = _reask(svc, body, respond, client, asker)
+        found = _reask(svc, body, respond, client, asker, full=True)
         if found is None:
             return
         send(respond, client, asker, upload_csv(client, svc, asker, found[0], to_channel=False))
@@ -98,6 +98,7 @@ def _reask(
     asker: Asker,
     *,
     public: bool | None = None,
+    full: bool = False,
 ) -> tuple[Answer, ButtonState] | None:
     actions = body.get("actions") or [{}]
     try:
@@ -105,8 +106,12 @@ def _reask(
     except ValueError:
         send(respond, client, asker, render_notice("That button is out of date: ask again."))
         return None
+    page = None if full else state.page
     try:
-        return compute(svc, state.command, as_of=state.as_of, asker=asker, public=public), state
+        answer = compute(
+            svc, state.command, as_of=state.as_of, asker=asker, public=public, page=page
+        )
+        return answer, state
     except ParseError as exc:
         send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
         return None

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -147,11 +147,13 @@ def answer_guarded(
     public: bool | None = None,
     rows: Callable[[Answer], int | None] = lambda _: None,
     reads: Reader | None = None,
+    listing: int | None = None,
 ) -> Answer:
     """Check, parse, answer and audit. Raises Refused, ParseError or Incident.
 
     The query runs in a session from `reads` (default `sessions`); the audit row always goes
-    to `sessions`.
+    to `sessions`. `listing`: how many rows of a long list will be shown (None: all; a
+    command with `csv` always gets all).
     """
     started = guard.clock()
     verb = first_word(asked.text, settings.command_name)
@@ -173,6 +175,8 @@ def answer_guarded(
             if refusal is not None:
                 audit("refused", verb=request.verb, rule=refusal.rule, command=request.text)
                 raise Refused(refusal)
+            if listing is not None and not request.csv:
+                request = replace(request, listing=listing)
             answer = run(session, request, settings)
     except (Refused, ParseError) as exc:
         if isinstance(exc, ParseError):

@@ -21,7 +21,14 @@ from bot.listeners.guard import (
     new_incident,
 )
 from bot.listeners.services import Services
-from bot.render.blocks import Message, answer_grid, csv_file, render_apology, render_notice
+from bot.render.blocks import (
+    PAGE_ROWS,
+    Message,
+    answer_grid,
+    csv_file,
+    render_apology,
+    render_notice,
+)
 from bot.render.text import title
 from queries.results import Answer
 
@@ -63,11 +70,13 @@ def compute(
     as_of: date | None,
     asker: Asker | None = None,
     public: bool | None = None,
+    page: int | None = 0,
 ) -> Answer:
     """Check the access rules, parse, answer and audit, in sessions of their own.
 
     Raises ParseError for a bad command and Refused when an access rule refuses it; `public`
     overrides the command's own word (the share button posts publicly whatever was typed).
+    Long lists are fetched up to the end of message page `page`; None (a CSV): all of them.
     """
     who = asker or Asker(user_id="", channel_id=None)
     return answer_guarded(
@@ -79,6 +88,7 @@ def compute(
         as_of=as_of,
         public=public,
         rows=_rows,
+        listing=None if page is None else (page + 1) * PAGE_ROWS,
     )
 
 

@@ -171,7 +171,7 @@ def render_answer(
     lines: list[str] = []
     shown = 0
     if body.grid is not None and body.show_table:
-        pages = max(1, math.ceil(len(body.grid.rows) / PAGE_ROWS))
+        pages = max(1, math.ceil(body.row_count() / PAGE_ROWS))
         page = min(max(page, 0), pages - 1)
         start = page * PAGE_ROWS
         chunk = body.grid.rows[start : start + PAGE_ROWS]
@@ -181,7 +181,7 @@ def render_answer(
         elif body.empty:
             blocks.append(_section(_esc(body.empty)))
         if pages > 1:
-            lines.append(f"Rows {start + 1}–{start + shown} of {len(body.grid.rows)}")
+            lines.append(f"Rows {start + 1}–{start + shown} of {number(body.row_count())}")
     blocks += body.bottom
     definition = QUERIES[answer.kind].definition if answer.kind in QUERIES else ""
     if definition:
@@ -281,6 +281,12 @@ class _Body:
     bottom: list[Block] = field(default_factory=list)
     picks: list[tuple[str, str]] = field(default_factory=list)  # (label, customer_ref)
     shareable: bool = True
+    total_rows: int | None = None  # the whole list's rows when `grid` holds only its head
+
+    def row_count(self) -> int:
+        if self.grid is None or not self.show_table:
+            return 0
+        return len(self.grid.rows) if self.total_rows is None else self.total_rows
 
 
 def _installed(r: InstalledBase, currency: str) -> _Body:
@@ -385,14 +391,14 @@ def _candidate_grid(groups: dict[str, list[Candidate]]) -> Grid:
 
 
 def _upsell(r: UpsellList, currency: str) -> _Body:
-    groups = r.by_rule()
-    counts = [(number(len(found)), rule) for rule, found in groups.items() if found]
+    counts = [(number(n), rule) for rule, n in r.rule_counts().items() if n]
     return _Body(
         header=title(r.kind, r.request),
-        headline=f"{number(len(r.candidates))} candidates",
-        top=[_figures([(number(len(r.candidates)), "candidates"), *counts])],
-        grid=_candidate_grid(groups),
+        headline=f"{number(r.total)} candidates",
+        top=[_figures([(number(r.total), "candidates"), *counts])],
+        grid=_candidate_grid(r.by_rule()),
         empty="No candidates.",
+        total_rows=r.total,
     )
 
 
@@ -788,8 +794,7 @@ def _buttons(answer: Answer, body: _Body, *, page: int, public: bool) -> list[An
                     label, f"{ACTION_PICK}_{n}", ButtonState(command=target, as_of=request.as_of)
                 )
             )
-    total = len(body.grid.rows) if body.grid is not None and body.show_table else 0
-    pages = max(1, math.ceil(total / PAGE_ROWS))
+    pages = max(1, math.ceil(body.row_count() / PAGE_ROWS))
     if page > 0:
         buttons.append(
             _button(

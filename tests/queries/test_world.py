@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.ask import ask_json
+from bot.ask import ask_json, parse_command
 from bot.settings import Settings
+from queries.upsell import upsell
 from tests.queries.world import D, build_world
 from tests.replicas import READS, replica_of
 
@@ -161,6 +163,20 @@ def test_upsell_printers_every_rule(world: Session) -> None:
     ]
     only = ask(world, "upsell printers renewal")
     assert [c["rule"] for c in only["candidates"]] == ["renewal"]
+
+
+@pytest.mark.parametrize("command", ["upsell printers", "upsell", "upsell top 1"])
+def test_a_slack_page_of_upsell_is_the_head_of_the_list_with_its_counts(
+    world: Session, command: str
+) -> None:
+    full = upsell(world, parse_command(world, command, as_of=D, settings=SETTINGS))
+    counts = {rule: len(found) for rule, found in full.by_rule().items()}
+    for listing in range(len(full.candidates) + 2):
+        request = parse_command(world, command, as_of=D, settings=SETTINGS)
+        head = upsell(world, replace(request, listing=listing))
+        assert head.candidates == full.candidates[:listing]
+        assert head.rule_counts() == counts
+        assert head.total == len(full.candidates)
 
 
 def test_upsell_without_target_covers_every_core_category(world: Session) -> None:
