@@ -163,6 +163,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"also write the report to FILE ('-': stdout only). Default: {DEFAULT_OUT.name}"
         f" in bench/ at full scale ({FULL_SCALE:,} customers), stdout only otherwise",
     )
+    p.add_argument(
+        "--no-replica",
+        dest="replica",
+        action="store_false",
+        help="answer from the database itself, without the read replica",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     return p
 
@@ -186,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=args.data_dir,
         reuse_db=args.reuse_db,
         explain=max(0, args.explain),
+        replica=args.replica,
         progress=(lambda _message: None) if args.quiet else _progress,
     )
     try:

@@ -90,6 +90,8 @@ def _explain(
             ms = (end - began) * 1000
             if backend == "postgresql":
                 out.append(_postgres_plan(conn, statement, parameters, ms, timeout_s))
+            elif backend == "duckdb":
+                out.append(_duckdb_plan(conn, statement, parameters, ms))
             else:
                 out.append(_sqlite_plan(conn, statement, parameters, ms))
             conn.rollback()
@@ -106,6 +108,11 @@ def _postgres_plan(
     plan = "\n".join(str(r[0]) for r in rows)
     found = _EXECUTION.search(plan)
     return Statement(statement, ms, plan, float(found.group(1)) if found else None)
+
+
+def _duckdb_plan(conn: Connection, statement: str, parameters: Any, ms: float) -> Statement:
+    rows = conn.exec_driver_sql("EXPLAIN ANALYZE " + statement, parameters).all()
+    return Statement(statement, ms, "\n".join(str(r[-1]) for r in rows))
 
 
 def _sqlite_plan(conn: Connection, statement: str, parameters: Any, ms: float) -> Statement:

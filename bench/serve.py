@@ -1,8 +1,12 @@
 """The serving process: a warm basebot answering every benchmarked command in a loop.
 
 Run by the harness as `python -m bench.serve JOB RESULT` so its peak RSS (VmHWM) is basebot's
-alone. It imports only what a basebot process imports, prints its progress on stdout and
-writes its measurements to RESULT.
+alone. Each timed run is what a Slack user waits for: the slash command's work in the
+listener (`compute`: access rules, parse, query, audit row) and the Block Kit reply
+(`render_answer`), read from the read replica when the job has one (built first, timed). The
+full JSON answers the baselines are checked against are computed last, once per verb, so the
+serving peak is measured before them. Prints its progress on stdout and writes its
+measurements to RESULT.
 """
 
 from __future__ import annotations
@@ -10,17 +14,25 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from bench.guard import deadline
+from bench.guard import Deadline, deadline
 from bench.verbs import answer_size, key_figures
 from bot.ask import ask_json
+from bot.listeners.guard import Incident
+from bot.listeners.replies import compute
+from bot.listeners.services import Services
+from bot.render.blocks import render_answer
 from bot.settings import Settings
 from queries.db import make_engine, make_sessionmaker
+from queries.replica import ReadPath
+from queries.upsell import UpsellList
 
 
 def _status_kib(field: str) -> int:
@@ -37,20 +49,54 @@ def _peak_kib() -> int:
 
 
 class _Server:
-    def __init__(self, url: str, as_of: date, timeout_s: float) -> None:
-        self.settings = Settings(database_url=url)
-        self.engine = make_engine(url)
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.settings = Settings(
+            database_url=config["url"],
+            replica_dir=config.get("replica_dir"),
+            replica_memory=config.get("replica_memory", "160MB"),
+        )
+        self.engine = make_engine(config["url"])
         self.factory = make_sessionmaker(self.engine)
-        self.as_of = as_of
-        self.timeout_s = timeout_s
+        self.reads = ReadPath(self.factory, self.settings.replica(), build=False)
+        self.services = Services(settings=self.settings, sessions=self.factory, reads=self._read)
+        self.as_of = date.fromisoformat(config["as_of"])
+        self.timeout_s = float(config["timeout_s"])
+        self._limit: Deadline | None = None
 
-    def answer(self, text: str) -> dict[str, Any] | None:
-        """The JSON answer to one command, or None when it ran past the timeout."""
-        with self.factory() as session, deadline(session, self.timeout_s) as limit:
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self.reads.session() as session, deadline(session, self.timeout_s) as limit:
+            self._limit = limit
+            yield session
+
+    def replicate(self) -> dict[str, Any] | None:
+        """Build the replica for the loaded data (what a server does at start-up)."""
+        if self.reads.config is None:
+            return None
+        began = time.perf_counter()
+        self.reads.refresh()
+        seconds = time.perf_counter() - began
+        [path] = self.reads.config.folder.glob("replica-*.duckdb")
+        return {"seconds": seconds, "bytes": path.stat().st_size}
+
+    def slack(self, text: str) -> Any | None:
+        """The Slack reply to one command (its answer), or None when it ran past the timeout."""
+        try:
+            answer = compute(self.services, text, as_of=self.as_of)
+        except Incident:
+            if self._limit is not None and self._limit.fired:
+                return None
+            raise
+        render_answer(answer, currency=self.settings.currency)
+        return answer
+
+    def full_json(self, text: str) -> dict[str, Any] | None:
+        """The whole JSON answer (`basebot ask --json`), or None past the timeout."""
+        with self._read() as session:
             try:
                 return ask_json(session, text, as_of=self.as_of, settings=self.settings)
-            except DBAPIError:
-                if limit.fired:
+            except Exception:
+                if self._limit is not None and self._limit.fired:
                     return None
                 raise
 
@@ -58,18 +104,22 @@ class _Server:
 def serve(config: dict[str, Any]) -> dict[str, Any]:
     repeat = int(config["repeat"])
     budget = float(config["budget_s"])
-    server = _Server(config["url"], date.fromisoformat(config["as_of"]), config["timeout_s"])
+    server = _Server(config)
     with server.engine.connect():
         pass
     started_kib = _status_kib("VmRSS")
+    replica = server.replicate()
+    if replica is not None:
+        print(f"serving: read replica built in {replica['seconds']:.1f} s", flush=True)
     verbs = []
     for verb in config["verbs"]:
         texts: list[str] = verb["texts"]
-        # The warm-up run is not timed; its answer is the one the baselines must match.
-        answer = server.answer(texts[0])
+        # The warm-up run is not timed.
+        answer = server.slack(texts[0])
         timed_out = answer is None
-        figures = key_figures(verb["label"], answer) if answer and verb["baselined"] else None
-        size = answer_size(answer) if answer else 0
+        size = 0
+        if answer is not None:
+            size = answer.total if isinstance(answer, UpsellList) else answer_size(answer.to_json())
         del answer
         timings: list[float] = []
         loop_started = time.perf_counter()
@@ -77,7 +127,7 @@ def serve(config: dict[str, Any]) -> dict[str, Any]:
             if n >= 2 and time.perf_counter() - loop_started > budget:
                 break
             began = time.perf_counter()
-            if server.answer(texts[1 + n]) is None:
+            if server.slack(texts[1 + n]) is None:
                 timed_out = True
                 break
             timings.append(time.perf_counter() - began)
@@ -89,13 +139,31 @@ def serve(config: dict[str, Any]) -> dict[str, Any]:
                 "label": verb["label"],
                 "timings_s": timings,
                 "timed_out": timed_out,
-                "figures": figures,
                 "size": size,
                 "peak_kib": _peak_kib(),
             }
         )
+    serving_peak_kib = _peak_kib()
+    for verb, measured in zip(config["verbs"], verbs, strict=True):
+        measured["figures"] = measured["full_s"] = None
+        if not verb["baselined"] or measured["timed_out"]:
+            continue
+        began = time.perf_counter()
+        full = server.full_json(verb["texts"][0])
+        if full is not None:
+            measured["full_s"] = time.perf_counter() - began
+            measured["figures"] = key_figures(verb["label"], full)
+            measured["size"] = answer_size(full)
+        del full
+    server.reads.close()
     server.engine.dispose()
-    return {"started_kib": started_kib, "peak_kib": _peak_kib(), "verbs": verbs}
+    return {
+        "started_kib": started_kib,
+        "serving_peak_kib": serving_peak_kib,
+        "peak_kib": _peak_kib(),
+        "replica": replica,
+        "verbs": verbs,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

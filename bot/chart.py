@@ -9,14 +9,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.dates import DateFormatter
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
-
 from queries.history import History
 
 WIDTH_IN, HEIGHT_IN, DPI = 8.0, 6.0, 120  # 960 × 720 pixels: crisp on a phone, small file
@@ -26,6 +18,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def installed_chart(history: History, *, title: str) -> bytes:
     """The PNG bytes of the chart (an empty history gives a chart that says so)."""
+    # Imported here: matplotlib and numpy cost a serving process ~50 MB, needed only for digests.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.dates import DateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=16, loc="left")

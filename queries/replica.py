@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -234,6 +233,8 @@ def _copy_rows(
     conn: Connection, db: duckdb.DuckDBPyConnection, table: str, columns: Columns, cancel: Cancel
 ) -> None:
     """Any other database: rows in chunks through a DataFrame (None stays NULL, '' stays '')."""
+    import pandas as pd  # only here: it costs a serving process ~65 MB
+
     names = [name for name, _ in columns]
     casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in columns)
     result = conn.exec_driver_sql(_select(table, columns))
@@ -331,7 +332,8 @@ class ReadPath:
             old, self._current = self._current, (version, factory, engine)
         if old:
             old[2].dispose()
-            _remove_others(self.config.folder, keep=path)
+        # Older versions are of no use to anyone (a process still reading one keeps it open).
+        _remove_others(self.config.folder, keep=path)
         return factory
 
     def _start_build(self) -> None:

@@ -22,8 +22,9 @@ def _table_rows(report: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.parametrize("replica", [True, False], ids=["replica", "database"])
 def test_tiny_run_reports_every_verb_and_baselines_agree(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], replica: bool
 ) -> None:
     out = tmp_path / "RESULTS.md"
     code = main(
@@ -43,6 +44,7 @@ def test_tiny_run_reports_every_verb_and_baselines_agree(
             "--out",
             str(out),
             "--quiet",
+            *([] if replica else ["--no-replica"]),
         ]
     )
 
@@ -57,10 +59,15 @@ def test_tiny_run_reports_every_verb_and_baselines_agree(
     for verb in VERBS:
         runs, median = rows[verb.label][1], rows[verb.label][2]
         assert runs == "2" and median != "—"
-        baselines = rows[verb.label][9]
+        baselines = rows[verb.label][10]
         assert baselines == ("agrees" if verb.baselined else "—"), verb.label
     assert "DIFFERS" not in report
-    assert "Query plans on SQLite" in report
+    if replica:
+        assert "Read replica (DuckDB) built" in report
+        assert "Query plans on the read replica of SQLite" in report
+    else:
+        assert "No read replica" in report
+        assert "Query plans on SQLite" in report
     assert (tmp_path / "data").is_dir()
 
 
