@@ -31,7 +31,7 @@ from bot.listeners.services import Services
 from bot.render.blocks import render_answer
 from bot.settings import Settings
 from queries.db import make_engine, make_sessionmaker
-from queries.replica import ReadPath
+from queries.replica import DEFAULT_REPLICA_MEMORY, ReadPath
 from queries.upsell import UpsellList
 
 
@@ -53,7 +53,7 @@ class _Server:
         self.settings = Settings(
             database_url=config["url"],
             replica_dir=config.get("replica_dir"),
-            replica_memory=config.get("replica_memory", "160MB"),
+            replica_memory=config.get("replica_memory", DEFAULT_REPLICA_MEMORY),
         )
         self.engine = make_engine(config["url"])
         self.factory = make_sessionmaker(self.engine)

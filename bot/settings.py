@@ -7,13 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-if TYPE_CHECKING:
-    from queries.replica import ReplicaConfig
+from queries.replica import DEFAULT_REPLICA_MEMORY, ReplicaConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///basebot.db"
 DEFAULT_REPLICA_DIR = ".basebot-replica"
@@ -41,7 +39,7 @@ class Settings:
     statement_timeout_ms: int = 10_000
     connect_timeout_s: int = 5
     replica_dir: str | None = None  # None: answers always read the database itself
-    replica_memory: str = "160MB"
+    replica_memory: str = DEFAULT_REPLICA_MEMORY
 
     @property
     def zone(self) -> ZoneInfo:
@@ -49,8 +47,6 @@ class Settings:
 
     def replica(self) -> ReplicaConfig | None:
         """Where the read replica lives, or None when it is switched off."""
-        from queries.replica import ReplicaConfig
-
         if self.replica_dir is None:
             return None
         return ReplicaConfig(
@@ -82,9 +78,9 @@ class Settings:
         if len(home) != 2 or not home.isalpha():
             raise SettingsError("BASEBOT_HOME_COUNTRY must be an ISO 3166 alpha-2 code, e.g. US")
         replica = (env.get("BASEBOT_REPLICA") or DEFAULT_REPLICA_DIR).strip()
-        memory = (env.get("BASEBOT_REPLICA_MEMORY") or "160MB").strip().upper()
+        memory = (env.get("BASEBOT_REPLICA_MEMORY") or DEFAULT_REPLICA_MEMORY).strip().upper()
         if not memory.removesuffix("B").rstrip("KMGT").isdigit():
-            raise SettingsError("BASEBOT_REPLICA_MEMORY must be a size such as 160MB or 1GB")
+            raise SettingsError("BASEBOT_REPLICA_MEMORY must be a size such as 128MB or 1GB")
         return cls(
             replica_dir=None if replica.lower() in ("off", "no", "false", "0") else replica,
             replica_memory=memory,

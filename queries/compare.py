@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, case, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from queries.models import Customer, Installation, Product, Purchase
+from queries.models import Installation, Product, Purchase
 from queries.request import Request
 from queries.results import header, jsonable
-from queries.scope import Window, active_at, customer_conditions, percent, target_condition
+from queries.scope import Window, active_at, customer_filter, percent, target_condition
 
 
 @dataclass(frozen=True)
@@ -48,117 +49,81 @@ def compared_categories(session: Session, request: Request) -> list[str]:
     return sorted(session.scalars(stmt))
 
 
-def _by_category(session: Session, stmt: Any) -> dict[str, int]:
-    return {str(k): int(v or 0) for k, v in session.execute(stmt)}
-
-
-def _count_by_category(
-    session: Session,
-    rows: type[Purchase] | type[Installation],
-    count: ColumnElement[int],
-    *where: ColumnElement[bool],
-) -> dict[str, int]:
-    """A count per product category over purchase lines or installations."""
-    stmt = (
-        select(Product.category, count)
-        .select_from(rows)
-        .join(Product, Product.id == rows.product_id)
-        .join(Customer, Customer.id == rows.customer_id)
-        .where(*where)
-        .group_by(Product.category)
-    )
-    return _by_category(session, stmt)
-
-
 def compare(session: Session, request: Request) -> Comparison:
     """Per category: buyers, installed customers, install rate, units not installed, removed."""
     d = request.as_of
     cats = compared_categories(session, request)
-    in_cats: list[ColumnElement[bool]] = [
-        Product.category.in_(cats),
-        *target_condition(request.target),
-    ]
-    who = customer_conditions(request.filters)
-
-    bought = _count_by_category(
-        session,
-        Purchase,
-        func.count(func.distinct(Purchase.customer_id)),
-        Purchase.quantity > 0,
-        Purchase.purchased_on <= d,
-        *in_cats,
-        *who,
-    )
-    installed = _count_by_category(
-        session,
-        Installation,
-        func.count(func.distinct(Installation.customer_id)),
-        active_at(d),
-        *in_cats,
-        *who,
-    )
-    removed = _count_by_category(
-        session,
-        Installation,
-        func.count(),
-        Window.ending(d).contains(Installation.removed_on),
-        *in_cats,
-        *who,
-    )
-    not_installed = _by_category(session, not_installed_units(d, in_cats, who))
-
-    rows = [
-        CompareRow(
-            category=c,
-            customers=bought.get(c, 0),
-            installed_customers=installed.get(c, 0),
-            install_rate=percent(installed.get(c, 0), bought.get(c, 0)),
-            not_installed_units=not_installed.get(c, 0),
-            removed_units=removed.get(c, 0),
+    per = per_customer_category(d, cats, request)
+    stmt = select(
+        per.c.category,
+        func.sum(per.c.bought),
+        func.sum(case((per.c.active > 0, 1), else_=0)),
+        func.sum(case((per.c.gap > 0, per.c.gap), else_=0)),
+        func.sum(per.c.removed),
+    ).group_by(per.c.category)
+    found = {str(c): tuple(int(v or 0) for v in rest) for c, *rest in session.execute(stmt)}
+    rows = []
+    for c in cats:
+        bought, installed, not_installed, removed = found.get(c, (0, 0, 0, 0))
+        rows.append(
+            CompareRow(
+                category=c,
+                customers=bought,
+                installed_customers=installed,
+                install_rate=percent(installed, bought),
+                not_installed_units=not_installed,
+                removed_units=removed,
+            )
         )
-        for c in cats
-    ]
     rows.sort(key=lambda r: (-r.customers, r.category))
     return Comparison(request=request, rows=rows)
 
 
-def not_installed_units(
-    d: Any, in_cats: list[ColumnElement[bool]], who: list[ColumnElement[bool]]
-) -> Any:
-    """Per category: Σ over customers of max(0, purchased installable units − units installed)."""
-    purchased = (
+def per_customer_category(d: date, cats: list[str], request: Request) -> Subquery:
+    """One row per (customer, category) with lines or units in scope, from a single pass:
+
+    bought (a line with quantity > 0 by d), active units at d, gap (installable units bought
+    by d, returns included, minus units installed by d) and units removed in the 365 days.
+    """
+    scope = [Product.category.in_(cats), *target_condition(request.target)]
+    zero: ColumnElement[int] = literal_column("0")
+    lines = (
         select(
             Purchase.customer_id.label("cid"),
             Product.category.label("category"),
-            func.sum(Purchase.quantity).label("units"),
+            case((Purchase.quantity > 0, 1), else_=0).label("bought"),
+            zero.label("active"),
+            case((Product.installable.is_(True), Purchase.quantity), else_=0).label("gap"),
+            zero.label("removed"),
         )
-        .select_from(Purchase)
         .join(Product, Product.id == Purchase.product_id)
-        .join(Customer, Customer.id == Purchase.customer_id)
-        .where(Product.installable.is_(True), Purchase.purchased_on <= d, *in_cats, *who)
-        .group_by(Purchase.customer_id, Product.category)
-        .subquery()
+        .where(
+            Purchase.purchased_on <= d,
+            *scope,
+            *customer_filter(Purchase.customer_id, request.filters),
+        )
     )
-    placed = (
+    units = (
         select(
-            Installation.customer_id.label("cid"),
-            Product.category.label("category"),
-            func.count().label("units"),
+            Installation.customer_id,
+            Product.category,
+            zero,
+            case((active_at(d), 1), else_=0),
+            case((Installation.installed_on <= d, -1), else_=0),
+            case((Window.ending(d).contains(Installation.removed_on), 1), else_=0),
         )
-        .select_from(Installation)
         .join(Product, Product.id == Installation.product_id)
-        .where(Installation.installed_on <= d, *in_cats)
-        .group_by(Installation.customer_id, Product.category)
-        .subquery()
+        .where(*scope, *customer_filter(Installation.customer_id, request.filters))
     )
-    gap = purchased.c.units - func.coalesce(placed.c.units, 0)
+    both = union_all(lines, units).subquery()
     return (
-        select(purchased.c.category, func.sum(gap))
-        .select_from(purchased)
-        .outerjoin(
-            placed,
-            (placed.c.cid == purchased.c.cid) & (placed.c.category == purchased.c.category),
+        select(
+            both.c.category,
+            func.max(both.c.bought).label("bought"),
+            func.sum(both.c.active).label("active"),
+            func.sum(both.c.gap).label("gap"),
+            func.sum(both.c.removed).label("removed"),
         )
-        .where(gap > 0)
-        .group_by(purchased.c.category)
+        .group_by(both.c.cid, both.c.category)
+        .subquery()
     )

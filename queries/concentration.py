@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from queries.models import Customer, Purchase
+from queries.models import Purchase
 from queries.request import Request
 from queries.results import header
 from queries.scope import (
     Window,
-    customer_conditions,
+    customer_filter,
     exact,
     in_products,
     money,
@@ -54,15 +54,14 @@ def concentration(session: Session, request: Request) -> Concentration:
     revenue = money_sum(Purchase.quantity * Purchase.unit_price)
     per_customer = (
         select(revenue.label("revenue"))
-        .join(Customer, Customer.id == Purchase.customer_id)
         .where(
             Window.ending(request.as_of).contains(Purchase.purchased_on),
             *in_products(Purchase.product_id, target_product_ids(session, request.target)),
-            *customer_conditions(request.filters),
+            *customer_filter(Purchase.customer_id, request.filters),
         )
         .group_by(Purchase.customer_id)
         .having(revenue > 0)
-        .subquery()
+        .cte("per_customer")
     )
     rev = per_customer.c.revenue
     n, total, squares = session.execute(

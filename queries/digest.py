@@ -6,14 +6,14 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from queries.installed import installed_totals
-from queries.models import Customer, Installation, Product, Purchase
+from queries.installed import installed_totals_on
+from queries.models import Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Request
 from queries.results import header, jsonable
-from queries.scope import covers, customer_conditions, in_products, money, target_product_ids
+from queries.scope import covers, customer_filter, in_products, money, target_product_ids
 from queries.upsell import Candidate, upsell
 
 DIGEST_TOP = 5
@@ -67,54 +67,62 @@ def digest(session: Session, request: Request) -> Digest:
     """Yesterday's activity, the installed base and its weekly change, contracts ending, upsell."""
     d = request.as_of
     day = d - timedelta(days=1)
-    who = customer_conditions(request.filters)
     ids = target_product_ids(session, request.target)
     products = in_products(Purchase.product_id, ids)
     units = in_products(Installation.product_id, ids)
+    buyers = customer_filter(Purchase.customer_id, request.filters)
 
-    first_purchase = (
-        select(Purchase.customer_id, func.min(Purchase.purchased_on).label("first_on"))
-        .where(Purchase.quantity > 0, *products)
-        .group_by(Purchase.customer_id)
-        .subquery()
+    # First purchase that day: a purchase that day and none before it (only that day's
+    # buyers are looked up, not every customer's first purchase).
+    earlier = aliased(Purchase)
+    bought_before = (
+        select(earlier.id)
+        .where(
+            earlier.customer_id == Purchase.customer_id,
+            earlier.quantity > 0,
+            earlier.purchased_on < day,
+            *in_products(earlier.product_id, ids),
+        )
+        .exists()
     )
     new_customers = session.scalar(
-        select(func.count())
-        .select_from(first_purchase)
-        .join(Customer, Customer.id == first_purchase.c.customer_id)
-        .where(first_purchase.c.first_on == day, *who)
+        select(func.count(func.distinct(Purchase.customer_id))).where(
+            Purchase.purchased_on == day, Purchase.quantity > 0, *products, *buyers, ~bought_before
+        )
     )
     lines, revenue = session.execute(
-        select(func.count(), func.sum(Purchase.quantity * Purchase.unit_price))
-        .join(Customer, Customer.id == Purchase.customer_id)
-        .where(Purchase.purchased_on == day, *products, *who)
+        select(func.count(), func.sum(Purchase.quantity * Purchase.unit_price)).where(
+            Purchase.purchased_on == day, *products, *buyers
+        )
     ).one()
     installed_that_day, removed_that_day = session.execute(
         select(
             func.count().filter(Installation.installed_on == day),
             func.count().filter(Installation.removed_on == day),
+        ).where(
+            or_(Installation.installed_on == day, Installation.removed_on == day),
+            *units,
+            *customer_filter(Installation.customer_id, request.filters),
         )
-        .join(Customer, Customer.id == Installation.customer_id)
-        .where(*units, *who)
     ).one()
-    customers_now, units_now = installed_totals(session, day, ids, request.filters)
-    customers_before, units_before = installed_totals(
-        session, d - timedelta(days=8), ids, request.filters
+    (customers_now, units_now), (customers_before, units_before) = installed_totals_on(
+        session, [day, d - timedelta(days=8)], ids, request.filters
     )
     ending = session.scalar(
         select(func.count())
         .select_from(Purchase)
         .join(Product, Product.id == Purchase.product_id)
-        .join(Customer, Customer.id == Purchase.customer_id)
         .where(
             Product.kind == "service",
             covers(d),
             and_(Purchase.coverage_end <= d + timedelta(days=ENDING_DAYS)),
-            *who,
+            *buyers,
             *([Product.for_category == request.target.category] if request.target else []),
         )
     )
-    candidates = upsell(session, replace(request, rule=None, top=DIGEST_TOP)).by_rule()
+    candidates = upsell(
+        session, replace(request, rule=None, top=DIGEST_TOP, listing=None)
+    ).by_rule()
     return Digest(
         request=request,
         day=day.isoformat(),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, case, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product
@@ -16,6 +17,7 @@ from queries.scope import (
     active_at,
     customer_conditions,
     customer_dimension,
+    customer_filter,
     in_products,
     sort_rows,
     target_product_ids,
@@ -60,16 +62,16 @@ def _where(
 
 def _per_customer(d: date, products: list[int] | None, filters: tuple[Filter, ...]) -> Subquery:
     """Units in use per customer: one row per installed-base customer (no DISTINCT needed)."""
-    stmt = (
+    return (
         select(Installation.customer_id.label("cid"), func.count().label("units"))
-        .where(active_at(d), *in_products(Installation.product_id, products))
-        .group_by(Installation.customer_id)
-    )
-    if filters:
-        stmt = stmt.join(Customer, Customer.id == Installation.customer_id).where(
-            *customer_conditions(filters)
+        .where(
+            active_at(d),
+            *in_products(Installation.product_id, products),
+            *customer_filter(Installation.customer_id, filters),
         )
-    return stmt.subquery()
+        .group_by(Installation.customer_id)
+        .subquery()
+    )
 
 
 def installed_totals(
@@ -79,11 +81,36 @@ def installed_totals(
     filters: tuple[Filter, ...] = (),
 ) -> tuple[int, int]:
     """(customers, units) of the installed base at d; `products`: ids (None = every product)."""
-    per = _per_customer(d, products, filters)
-    customers, units = session.execute(
-        select(func.count(), func.coalesce(func.sum(per.c.units), 0))
+    return installed_totals_on(session, [d], products, filters)[0]
+
+
+def installed_totals_on(
+    session: Session,
+    days: Sequence[date],
+    products: list[int] | None = None,
+    filters: tuple[Filter, ...] = (),
+) -> list[tuple[int, int]]:
+    """(customers, units) of the installed base at each of `days`, from one pass."""
+    units = [func.sum(case((active_at(d), 1), else_=0)).label(f"u{i}") for i, d in enumerate(days)]
+    per = (
+        select(Installation.customer_id, *units)
+        .where(
+            Installation.installed_on <= max(days),
+            *in_products(Installation.product_id, products),
+            *customer_filter(Installation.customer_id, filters),
+        )
+        .group_by(Installation.customer_id)
+        .subquery()
+    )
+    cols = [per.c[f"u{i}"] for i in range(len(days))]
+    row = session.execute(
+        select(
+            *[func.sum(case((c > 0, 1), else_=0)) for c in cols],
+            *[func.coalesce(func.sum(c), 0) for c in cols],
+        )
     ).one()
-    return int(customers), int(units)
+    n = len(days)
+    return [(int(row[i] or 0), int(row[n + i] or 0)) for i in range(n)]
 
 
 def _by_customer_dimension(

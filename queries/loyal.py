@@ -96,10 +96,17 @@ def loyal(session: Session, request: Request) -> LoyalCustomers:
         .group_by(key)
     ).all()
 
+    covered = (
+        select(Purchase.customer_id.label("cid"))
+        .where(covers(d), *_recurring_products(session, request))
+        .group_by(Purchase.customer_id)
+        .subquery()
+    )
     recurring_rows = session.execute(
-        select(key, func.count(func.distinct(Purchase.customer_id)))
-        .join(Customer, Customer.id == Purchase.customer_id)
-        .where(covers(d), *_recurring_products(session, request), *who)
+        select(key, func.count())
+        .select_from(covered)
+        .join(Customer, Customer.id == covered.c.cid)
+        .where(*who)
         .group_by(key)
     ).all()
 

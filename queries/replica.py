@@ -30,12 +30,15 @@ from queries.freshness import data_version
 log = logging.getLogger(__name__)
 
 PREFIX = "replica-"
+# DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
+DEFAULT_REPLICA_MEMORY = "128MB"
 SUFFIX = ".duckdb"
 
 Columns = tuple[tuple[str, str], ...]
 
-# Column lists and DuckDB types of the four tables (SPEC §2); the rows are sorted so that
-# DuckDB's per-block min/max skip most of a table for one product or date range.
+# Column lists and DuckDB types of the four tables (SPEC §2). Purchases and installations are
+# stored in customer order: nearly every figure aggregates per customer first, and DuckDB's
+# hash aggregation runs about twice as fast on keys that arrive clustered.
 _TABLES: dict[str, tuple[Columns, str]] = {
     "customers": (
         (
@@ -78,7 +81,7 @@ _TABLES: dict[str, tuple[Columns, str]] = {
             ("coverage_start", "DATE"),
             ("coverage_end", "DATE"),
         ),
-        "product_id, purchased_on, customer_id",
+        "customer_id, purchased_on",
     ),
     "installations": (
         (
@@ -91,7 +94,7 @@ _TABLES: dict[str, tuple[Columns, str]] = {
             ("installed_on", "DATE"),
             ("removed_on", "DATE"),
         ),
-        "product_id, installed_on, customer_id",
+        "customer_id, installed_on",
     ),
 }
 
@@ -101,7 +104,7 @@ class ReplicaConfig:
     """Where replicas live and what one may use of the machine."""
 
     folder: Path
-    memory_limit: str = "160MB"
+    memory_limit: str = DEFAULT_REPLICA_MEMORY
     threads: int = 2
 
 
@@ -250,6 +253,11 @@ def _duckdb_config(config: ReplicaConfig, folder: Path) -> dict[str, Any]:
         "threads": config.threads,
         "memory_limit": config.memory_limit,
         "temp_directory": str(folder / "spill"),
+        # Give freed memory back to the system soon: the serving process stays small.
+        "allocator_flush_threshold": "16MB",
+        "allocator_bulk_deallocation_flush_threshold": "16MB",
+        # Answers sort what they need themselves; unordered scans need less memory.
+        "preserve_insertion_order": False,
     }
 
 

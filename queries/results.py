@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import date
+from functools import cache
 from typing import Any, Protocol
 
 from queries.request import Request
@@ -34,14 +35,26 @@ def header(kind: str, request: Request) -> dict[str, Any]:
     }
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def jsonable(value: Any) -> Any:
     """Dataclasses, dates and containers → plain JSON values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: jsonable(v) for k, v in asdict(value).items()}
+    # Plain values first: a long list holds millions of them.
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        # Not asdict(): it deep-copies every value first (seconds for a long list).
+        return {name: jsonable(getattr(value, name)) for name in _field_names(type(value))}
     return value

@@ -100,6 +100,15 @@ def customer_conditions(filters: Sequence[Filter]) -> list[ColumnElement[bool]]:
     return conds
 
 
+def customer_filter(
+    col: SQLColumnExpression[int], filters: Sequence[Filter]
+) -> list[ColumnElement[bool]]:
+    """The `in` filters as a semi-join on a customer id column: no join when there are none."""
+    if not filters:
+        return []
+    return [col.in_(select(Customer.id).where(*customer_conditions(filters)))]
+
+
 def active_at(d: date) -> ColumnElement[bool]:
     """An installation in use at d: installed on or before d, not removed by d."""
     return and_(

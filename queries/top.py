@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Purchase
@@ -13,7 +13,7 @@ from queries.request import Request
 from queries.results import header, jsonable
 from queries.scope import (
     Window,
-    customer_conditions,
+    customer_filter,
     in_products,
     money,
     money_sum,
@@ -57,20 +57,30 @@ def top(session: Session, request: Request) -> TopCustomers:
             units.label("units"),
             rank.label("rank"),
         )
-        .join(Customer, Customer.id == Purchase.customer_id)
         .where(
             Window.ending(request.as_of).contains(Purchase.purchased_on),
             *in_products(Purchase.product_id, target_product_ids(session, request.target)),
-            *customer_conditions(request.filters),
+            *customer_filter(Purchase.customer_id, request.filters),
         )
         .group_by(Purchase.customer_id)
-        .subquery()
+        .cte("per_customer")
+    )
+    n = request.top or DEFAULT_TOP
+    # The N-th best score: only customers at or above it need their names (ties included),
+    # instead of joining every customer of the window to the customers table.
+    cutoff = (
+        select(per_customer.c.rank)
+        .order_by(per_customer.c.rank.desc())
+        .limit(1)
+        .offset(n - 1)
+        .scalar_subquery()
     )
     stmt = (
         select(Customer.customer_ref, Customer.name, per_customer.c.revenue, per_customer.c.units)
         .join(per_customer, per_customer.c.cid == Customer.id)
+        .where(or_(cutoff.is_(None), per_customer.c.rank >= cutoff))
         .order_by(per_customer.c.rank.desc(), Customer.customer_ref)
-        .limit(request.top or DEFAULT_TOP)
+        .limit(n)
     )
     rows = [TopRow(ref, name, money(r), int(u)) for ref, name, r, u in session.execute(stmt)]
     return TopCustomers(request=request, rank_by=request.rank_by, rows=rows)

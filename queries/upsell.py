@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product, Purchase
@@ -17,7 +17,7 @@ from queries.scope import (
     Window,
     active_at,
     covers,
-    customer_conditions,
+    customer_filter,
     days_before,
     in_products,
     product_ids,
@@ -191,26 +191,25 @@ _RULES = {
 }
 
 
-def _rule_query(
+def _scored(
     rule: str, cat: _Category, d: date, filters: tuple[Filter, ...]
-) -> tuple[Select[str, str, Any], ColumnElement[Any], Callable[[int], str]]:
+) -> tuple[Select[Any, Any], Callable[[int], str]]:
+    """(cid, score) of one rule's candidates in one category, `in` filters applied."""
     stmt, describe = _RULES[rule](cat, d)
     sub = stmt.subquery()
-    score_col = sub.c.ends_on if rule == "renewal" else sub.c.score
-    query = (
-        select(Customer.customer_ref, Customer.name, score_col)
-        .join(sub, sub.c.cid == Customer.id)
-        .where(*customer_conditions(filters))
+    score = sub.c.ends_on if rule == "renewal" else sub.c.score
+    scored = select(sub.c.cid.label("cid"), score.label("score")).where(
+        *customer_filter(sub.c.cid, filters)
     )
-    return query, score_col, describe
+    return scored, describe
 
 
 def rule_count(
     session: Session, rule: str, cat: _Category, d: date, filters: tuple[Filter, ...]
 ) -> int:
     """How many candidates one rule finds in one category."""
-    query, _, _ = _rule_query(rule, cat, d, filters)
-    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    scored, _ = _scored(rule, cat, d, filters)
+    return int(session.scalar(select(func.count()).select_from(scored.subquery())) or 0)
 
 
 def rule_candidates(
@@ -223,14 +222,25 @@ def rule_candidates(
     limit: int | None = None,
 ) -> list[Candidate]:
     """One rule's candidates in one category; with `limit`, only the best `limit` of them."""
-    query, score_col, describe = _rule_query(rule, cat, d, filters)
+    scored, describe = _scored(rule, cat, d, filters)
+    found = scored.cte(f"{rule}_candidates")
+    query = select(Customer.customer_ref, Customer.name, found.c.score).join(
+        found, found.c.cid == Customer.id
+    )
     if limit is not None:
         # The order of _order within one rule and category: ends soonest / highest score.
-        best = score_col.asc() if rule == "renewal" else score_col.desc()
-        query = query.order_by(best, Customer.customer_ref).limit(limit)
-    rows = session.execute(query)
+        renewal = rule == "renewal"
+        best = found.c.score.asc() if renewal else found.c.score.desc()
+        # The limit-th best score: only candidates that good need a name (ties included).
+        cutoff = select(found.c.score).order_by(best).limit(1).offset(limit - 1).scalar_subquery()
+        good = found.c.score <= cutoff if renewal else found.c.score >= cutoff
+        query = (
+            query.where(or_(cutoff.is_(None), good))
+            .order_by(best, Customer.customer_ref)
+            .limit(limit)
+        )
     out = []
-    for ref, name, value in rows:
+    for ref, name, value in session.execute(query):
         score = (_as_date(value) - d).days if rule == "renewal" else int(value)
         out.append(Candidate(ref, name, cat.name, rule, score, describe(score)))
     return out
