@@ -14,8 +14,8 @@ from queries.request import CUSTOMER_DIMENSIONS, Request
 from queries.results import header, jsonable
 from queries.scope import (
     Window,
-    customer_conditions,
     customer_dimension,
+    customer_filter,
     exact,
     in_products,
     money,
@@ -87,7 +87,6 @@ def _per_customer(window: Window, where: list[ColumnElement[bool]]) -> Subquery:
             func.sum(_revenue(window)).label("revenue"),
             func.min(case((bought, Purchase.purchased_on))).label("first_on"),
         )
-        .join(Customer, Customer.id == Purchase.customer_id)
         .where(*where)
         .group_by(Purchase.customer_id)
         .subquery()
@@ -102,7 +101,7 @@ def customers(session: Session, request: Request) -> CustomerBase:
     where = [
         Purchase.purchased_on <= d,
         *in_products(Purchase.product_id, target_product_ids(session, request.target)),
-        *customer_conditions(request.filters),
+        *customer_filter(Purchase.customer_id, request.filters),
     ]
     if by in CUSTOMER_DIMENSIONS:
         # Each customer falls in exactly one row, so the rows add up to the totals.
@@ -116,12 +115,7 @@ def customers(session: Session, request: Request) -> CustomerBase:
             rows=sort_rows([g.row() for g in groups if g.customers or g.revenue]),
         )
     rows: list[CustomersRow] = []
-    base = (
-        select(*_aggregates(window))
-        .select_from(Purchase)
-        .join(Customer, Customer.id == Purchase.customer_id)
-        .where(*where)
-    )
+    base = select(*_aggregates(window)).select_from(Purchase).where(*where)
     total_customers, total_active, total_revenue = session.execute(base).one()
     if by in ("category", "product"):
         key = Product.category if by == "category" else Product.sku

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from queries.models import Customer, Installation, Product
+from queries.models import Installation, Product
 from queries.request import Filter, Target
-from queries.scope import active_at, customer_conditions, in_products, target_product_ids
+from queries.scope import active_at, customer_filter, in_products, target_product_ids
 
 HISTORY_DAYS = 90
 
@@ -56,7 +56,7 @@ def installed_history(
         # A unit removed on or before its installation day is never in use (active_at agrees).
         or_(Installation.removed_on.is_(None), Installation.removed_on > Installation.installed_on),
         *in_products(Installation.product_id, target_product_ids(session, target)),
-        *customer_conditions(filters),
+        *customer_filter(Installation.customer_id, filters),
     ]
     if core_only:
         where.append(Product.kind == "core")
@@ -66,7 +66,6 @@ def installed_history(
             select(Product.category)
             .select_from(Installation)
             .join(Product, Product.id == Installation.product_id)
-            .join(Customer, Customer.id == Installation.customer_id)
             .where(*where)
         )
 

@@ -15,7 +15,6 @@ from queries.request import CUSTOMER_DIMENSIONS, Filter, Request
 from queries.results import header, jsonable
 from queries.scope import (
     active_at,
-    customer_conditions,
     customer_dimension,
     customer_filter,
     in_products,
@@ -56,7 +55,7 @@ def _where(
     return [
         active_at(d),
         *in_products(Installation.product_id, products),
-        *customer_conditions(filters),
+        *customer_filter(Installation.customer_id, filters),
     ]
 
 
@@ -143,7 +142,6 @@ def installed_breakdown(
     stmt = (
         select(*parts, func.count(func.distinct(Installation.customer_id)), func.count())
         .select_from(Installation)
-        .join(Customer, Customer.id == Installation.customer_id)
         .join(Product, Product.id == Installation.product_id)
         .where(*_where(d, products, filters))
         .group_by(*parts)
