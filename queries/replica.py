@@ -149,7 +149,8 @@ def build_replica(
     version = data_version(conn)
     if version is None:
         raise RuntimeError("the database has no data_version row: run `basebot init-db`")
-    config.folder.mkdir(parents=True, exist_ok=True)
+    # A full copy of the data (contact fields included): for this user's eyes only.
+    config.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = replica_path(config.folder, version)
     with _lock(config.folder):
         if path.exists():
@@ -158,6 +159,7 @@ def build_replica(
         partial.unlink(missing_ok=True)
         try:
             _write(conn, partial, config, cancel or Cancel())
+            partial.chmod(0o600)
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
