@@ -327,7 +327,11 @@ class ReadPath:
                 return self._current[1]
         path = replica_path(self.config.folder, version)
         if path.exists():
-            return self._switch(version, path)
+            try:
+                return self._switch(version, path)
+            except Exception:  # a damaged file: answer from the database, build it again
+                log.exception("the read replica %s could not be opened", path.name)
+                path.unlink(missing_ok=True)
         if start and self.build:
             self._start_build()
         return None
@@ -338,6 +342,12 @@ class ReadPath:
             if self._current and self._current[0] == version:
                 return self._current[1]
             engine = open_replica(path, self.config)
+            try:  # fail here, not in an answer, if the file is bad
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT count(*) FROM products").all()
+            except Exception:
+                engine.dispose()
+                raise
             factory = sessionmaker(engine, expire_on_commit=False)
             old, self._current = self._current, (version, factory, engine)
         if old:

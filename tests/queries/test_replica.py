@@ -159,3 +159,19 @@ def test_without_a_replica_every_answer_reads_the_database(db: Engine) -> None:
     with reads.session() as session:
         Fixture(session)  # the session is an ordinary one
         assert ask_json(session, "installed", as_of=D, settings=SETTINGS)["units"] > 0
+
+
+def test_a_damaged_replica_file_is_passed_over_and_rebuilt(db: Engine, tmp_path: Path) -> None:
+    factory = make_sessionmaker(db)
+    config = _config(tmp_path)
+    with factory() as session:
+        version = data_version(session)
+    assert version is not None
+    config.folder.mkdir(parents=True)
+    (config.folder / f"{PREFIX}{version}.duckdb").write_bytes(b"not a database" * 100)
+    reads = ReadPath(factory, config, build=False)
+    assert _backend(reads) == db.dialect.name  # answered, from the database
+    reads.refresh()
+    assert _backend(reads) == "duckdb"
+    assert _answers(reads) == _answers(ReadPath(factory, None))
+    reads.close()
