@@ -1,48 +1,63 @@
 """`basebot import <folder>` (SPEC §6): load the four CSV files, all or nothing.
 
-Every file is parsed and checked row by row in Python and streamed into a temporary staging
-table (COPY on PostgreSQL, executemany on SQLite). Checks that span rows or files (duplicate
-keys, unknown references, coverage on the wrong kind of product) are SQL over the staging
-tables. Only when nothing is wrong are the real tables upserted with one
-`INSERT ... SELECT ... ON CONFLICT DO UPDATE` per file, inside a SAVEPOINT.
+Every file is checked and streamed into a temporary staging table. On PostgreSQL, chunks of
+lines that need no cleaning up (the usual case) go to COPY as they are, once a regular
+expression has vouched that PostgreSQL reads them exactly as the row-by-row path would; every
+other chunk is parsed and checked row by row in Python (COPY on PostgreSQL, executemany on
+SQLite), which also words the problems. Checks that span rows or files (duplicate keys,
+unknown references, coverage on the wrong kind of product, and the date pairs of the lines
+COPY read) are SQL over the staging tables. Only when nothing is wrong are the real tables
+written, inside a SAVEPOINT: one `INSERT ... SELECT ... ON CONFLICT DO UPDATE` per file, or
+for a table that is empty, a plain INSERT with its indexes (and on PostgreSQL its foreign
+keys) dropped meanwhile and rebuilt after.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import (
     Boolean,
     Column,
     Connection,
     Date,
+    Identity,
     Index,
     Integer,
     MetaData,
     Table,
     Text,
     and_,
+    bindparam,
     exists,
+    false,
     func,
+    insert,
+    literal_column,
     or_,
     select,
     text,
     true,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnElement, FromClause
+from sqlalchemy.sql.expression import ColumnElement, FromClause, Select
 from sqlalchemy.types import TypeEngine
 
 from queries.freshness import bump_data_version
@@ -52,8 +67,10 @@ KINDS = ("core", "accessory", "consumable", "service", "subscription")
 COVERED_KINDS = ("service", "subscription")
 
 _BATCH = 10_000
+_CHUNK = 1 << 18  # bytes per fast-path chunk, read on to the end of its last line
 _INT_MAX = 2**31 - 1
 _SQLITE_CACHE_KIB = 64 * 1024
+_POSTGRES_MEMORY = {"work_mem": "256MB", "maintenance_work_mem": "512MB"}
 
 
 @dataclass(frozen=True)
@@ -134,7 +151,7 @@ def import_folder(session: Session, folder: Path) -> ImportReport:
     paths, ignored = _find_files(folder)
     with session.begin_nested():
         connection = session.connection()
-        with _roomy_sqlite_cache(connection):
+        with _roomy_sqlite_cache(connection), _roomy_postgres_memory(connection):
             tables = _Import(connection).run(paths)
         bump_data_version(session)
     # Core wrote behind the ORM's back: objects the caller already loaded may be stale.
@@ -163,6 +180,32 @@ def _roomy_sqlite_cache(conn: Connection) -> Iterator[None]:
         yield
     finally:
         conn.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
+@contextmanager
+def _roomy_postgres_memory(conn: Connection) -> Iterator[None]:
+    """Raise PostgreSQL's sort and hash memory for the import's transaction, then lower it.
+
+    Settings made inside the import's savepoint go with it when the import fails, so only a
+    finished import puts them back. The defaults (4 MB, 64 MB) make the joins of a large
+    import spill to disk and its index builds merge many runs.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    previous = {}
+    for name, size in _POSTGRES_MEMORY.items():
+        current = conn.scalar(text("SELECT current_setting(:n)"), {"n": name})
+        raised = conn.scalar(
+            text("SELECT pg_size_bytes(current_setting(:n)) < pg_size_bytes(:size)"),
+            {"n": name, "size": size},
+        )
+        if raised:
+            previous[name] = current
+            conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": size})
+    yield
+    for name, value in previous.items():
+        conn.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
 # --- value parsers: take a trimmed, non-empty cell, return the staged value or raise ---
@@ -252,6 +295,57 @@ def _kind(raw: str) -> str:
     if raw in KINDS:
         return raw
     raise _Invalid("not one of " + ", ".join(KINDS))
+
+
+# --- the fast path: lines that need no cleaning up go to PostgreSQL's COPY as they are ---
+#
+# Each pattern accepts only cells that the parser above would accept and stage unchanged, so
+# PostgreSQL reading the raw CSV stages exactly what the row-by-row path would. Anything else
+# (stray spaces, lower-case country codes, blank lines, values spanning lines, bad values)
+# fails the pattern and is left to the row-by-row path, which also words the problems.
+
+# Neither end may be whitespace (str.strip and the regex \s agree on what that is), nor may
+# a quoted value be empty: "" is NULL for the row-by-row path but '' for COPY.
+_FAST_TEXT = (
+    r'(?:[^\s,"\x00](?:[^,"\r\n\x00]*[^\s,"\x00])?'
+    r'|"(?:[^\s"\x00]|"")(?:(?:[^"\r\n\x00]|"")*(?:[^\s"\x00]|""))?")'
+)
+_FAST_LEAP_DAY = (
+    r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)-02-29"
+)
+_FAST_DATE = (
+    r"(?:(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    rf"|{_FAST_LEAP_DAY})"
+)
+_FAST_UNSIGNED = r"(?:0*[0-9]{1,14}(?:\.[0-9]{0,4}0*)?|\.[0-9]{1,4}0*)"
+_FAST_PATTERNS: dict[Parser | None, str] = {
+    None: _FAST_TEXT,
+    _positive: r"\+?0*[1-9][0-9]{0,8}",
+    _quantity: r"[+-]?0*[1-9][0-9]{0,8}",
+    _number: rf"[+-]?{_FAST_UNSIGNED}",
+    _price: rf"\+?{_FAST_UNSIGNED}",
+    _date: _FAST_DATE,
+    # Spelled out: under IGNORECASE the Kelvin sign would match k and the long s would match s.
+    _boolean: r"[Tt][Rr][Uu][Ee]|[Yy][Ee][Ss]|1|[Ff][Aa][Ll][Ss][Ee]|[Nn][Oo]|0",
+    _country: r"[A-Z]{2}",
+    _kind: "|".join(KINDS),
+}
+
+
+# SQLite takes the fast lines' cells as text, which its column affinities turn into what the
+# parsers return (+007 into 7; +5, .5 and 5. as the row-by-row path's own text) but for these.
+def _as_text(cell: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cell
+
+
+def _as_boolean(cell: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.lower(cell).in_([literal_column(f"'{word}'") for word in ("true", "yes", "1")])
+
+
+_SQLITE_FAST_VALUES: dict[Parser | None, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+    _boolean: _as_boolean,
+}
 
 
 # --- the four files ---
@@ -405,9 +499,11 @@ def _find_files(folder: Path) -> tuple[dict[str, Path], tuple[str, ...]]:
 # --- reading: physical line numbers, UTF-8 with optional BOM ---
 
 
-def _decoded(handle: BinaryIO, file: str, problems: list[Problem]) -> Iterator[str]:
+def _decoded(
+    lines: Iterable[bytes], file: str, problems: list[Problem], first: int
+) -> Iterator[str]:
     # Decoding line by line keeps exact line numbers for bad bytes and goes on past them.
-    for number, raw in enumerate(handle, 1):
+    for number, raw in enumerate(lines, first):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         try:
@@ -424,12 +520,21 @@ def _decoded(handle: BinaryIO, file: str, problems: list[Problem]) -> Iterator[s
 
 
 def _records(
-    handle: BinaryIO, file: str, problems: list[Problem]
+    lines: Iterable[bytes],
+    file: str,
+    problems: list[Problem],
+    first: int = 1,
+    starting: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
-    """(first physical line, cells) of every CSV record."""
-    reader = csv.reader(_decoded(handle, file, problems))
-    before = 0
+    """(first physical line, cells) of every CSV record; `lines` starts at line `first`.
+
+    `starting` is called before each record is read.
+    """
+    reader = csv.reader(_decoded(lines, file, problems, first))
+    offset = before = first - 1
     while True:
+        if starting is not None:
+            starting()
         try:
             cells = next(reader)
         except StopIteration:
@@ -438,7 +543,95 @@ def _records(
             problems.append(Problem(file, before + 1, "", f"unreadable CSV: {exc}"))
         else:
             yield before + 1, cells
-        before = reader.line_num
+        before = offset + reader.line_num
+
+
+class _Segment:
+    """The lines of a chunk for the row-by-row path, then as many more lines of the file as
+    a record begun in the chunk needs: it ends where a record does, for the fast path to go on.
+    """
+
+    def __init__(self, chunk: bytes, handle: BinaryIO) -> None:
+        self.lines = iter(io.BytesIO(chunk))
+        self.handle = handle
+        self.at_record_start = False
+        self.count = 0
+
+    def starting(self) -> None:
+        self.at_record_start = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        line = next(self.lines, None)
+        if line is None:
+            if self.at_record_start:
+                raise StopIteration
+            line = self.handle.readline()
+            if not line:
+                raise StopIteration
+        self.at_record_start = False
+        self.count += 1
+        return line
+
+
+class _FastChunks:
+    """Chunks of whole lines of `handle` for as long as they match `pattern`, each as bytes
+    and as text, both ending with a line ending; then `rest` is the chunk that did not match
+    (None at the end of the file).
+    """
+
+    def __init__(self, handle: BinaryIO, pattern: re.Pattern[str], ending: str) -> None:
+        self.handle = handle
+        self.pattern = pattern
+        self.ending = ending
+        self.rest: bytes | None = None
+
+    def __iter__(self) -> Iterator[tuple[bytes, str]]:
+        while chunk := self.handle.read(_CHUNK):
+            chunk += self.handle.readline()
+            try:
+                decoded = chunk.decode("utf-8")
+            except UnicodeDecodeError:
+                self.rest = chunk
+                return
+            raw = chunk
+            if not decoded.endswith("\n"):  # the last line of the file
+                decoded += self.ending
+                raw += self.ending.encode()
+            if self.pattern.fullmatch(decoded) is None:
+                self.rest = chunk
+                return
+            yield raw, decoded
+
+
+def _simple_header(first: bytes) -> tuple[list[str], str] | None:
+    """Cells and line ending of a first line the fast path can read, or None."""
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+    try:
+        line = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    ending = "\r\n" if line.endswith("\r\n") else "\n"
+    body = line.removesuffix(ending)
+    if not body or any(c in body for c in '"\r\n\x00'):
+        return None
+    return next(csv.reader([body])), ending
+
+
+def _fast_lines(spec: _Spec, positions: dict[str, int], ending: str) -> re.Pattern[str] | None:
+    """A pattern matching a run of whole lines the fast path may take, or None."""
+    cells: list[str] = []
+    for column in sorted(
+        (c for c in spec.columns if c.name in positions), key=lambda c: positions[c.name]
+    ):
+        pattern = _FAST_PATTERNS.get(column.parse)
+        if pattern is None:
+            return None
+        cells.append(f"(?:{pattern})" if column.required else f"(?:{pattern})?")
+    return re.compile("(?:" + ",".join(cells) + re.escape(ending) + ")*+")
 
 
 def _header_problems(spec: _Spec, header: list[str]) -> tuple[dict[str, int], list[Problem]]:
@@ -529,6 +722,19 @@ class _Staged:
     table: Table
     columns: tuple[str, ...]  # CSV columns present in the header, in spec order
     rows: int
+    # Lines [start, stop) that went row by row; None: every line did.
+    slow: tuple[tuple[int, int], ...] | None = None
+
+    def fast(self, line: int) -> bool:
+        """Whether the line went to COPY as it was."""
+        if self.slow is None:
+            return False
+        index = bisect_right(self.slow, (line, _INT_MAX)) - 1
+        return index < 0 or line >= self.slow[index][1]
+
+
+class _LostRows(Exception):
+    """Rows that a check left to the write were missing from it: nothing may be written."""
 
 
 def _batches(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
@@ -544,6 +750,14 @@ class _Import:
         self.postgres = conn.dialect.name == "postgresql"
         self.problems: list[Problem] = []
         self.metadata = MetaData()
+        self.unique_keys: set[str] = set()  # files whose staged keys are known to be unique
+        # COPY is handed the file's own bytes, so the connection must speak UTF-8.
+        self.fast_path = not self.postgres or self._driver().info.encoding == "utf-8"
+
+    def _driver(self) -> psycopg.Connection[Any]:
+        driver = self.conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        return driver
 
     def run(self, paths: dict[str, Path]) -> tuple[TableCounts, ...]:
         staged: dict[str, _Staged] = {}
@@ -555,53 +769,190 @@ class _Import:
                     unreadable.add(spec.file)
                 else:
                     staged[spec.file] = result
+        empty: set[Table] = set()
+        if not self.problems:
+            empty = self._claim_empty_targets([s.spec.target for s in staged.values() if s.rows])
+        # Filling an empty table, the INSERT's join drops the rows with unknown refs: counting
+        # them checks the refs, and only if some are missing are they looked for.
+        unchecked = {s.spec.file for s in staged.values() if s.spec.target in empty}
+        row_problems = list(self.problems)
+        self._check(staged, unreadable, unchecked)
+        counts = None if self.problems else self._write(staged, empty)
+        if counts is None:
+            if unchecked:
+                # Again with every check, in the usual order, to word every problem.
+                self.problems = row_problems
+                self._check(staged, unreadable, set())
+            if not self.problems:
+                raise RuntimeError("rows went missing during the import; nothing was imported")
+            raise ImportFailed(self.problems)
         for stage in staged.values():
+            stage.table.drop(self.conn)
+        return counts
+
+    def _write(
+        self, staged: dict[str, _Staged], empty: set[Table]
+    ) -> tuple[TableCounts, ...] | None:
+        """Write every file; None, with nothing written, when rows went missing."""
+        try:
+            with self.conn.begin_nested():
+                return tuple(
+                    self._bulk_insert(stage) if stage.spec.target in empty else self._upsert(stage)
+                    for stage in staged.values()
+                )
+        except _LostRows:
+            return None
+
+    def _check(self, staged: dict[str, _Staged], unreadable: set[str], unchecked: set[str]) -> None:
+        """Every check that spans rows or files; refs of the files in `unchecked` excepted."""
+        for stage in staged.values():
+            self._check_fast_pairs(stage)
             self._check_duplicates(stage)
             for ref in stage.spec.refs:
+                if stage.spec.file in unchecked:
+                    continue
                 if ref.file not in unreadable and ref.column in stage.columns:
                     self._check_refs(stage, ref, staged.get(ref.file))
         purchases = staged.get("purchases.csv")
         if purchases and "products.csv" not in unreadable and "coverage_start" in purchases.columns:
             self._check_coverage(purchases, staged.get("products.csv"))
-        if self.problems:
-            raise ImportFailed(self.problems)
-        counts = tuple(self._upsert(stage) for stage in staged.values())
-        for stage in staged.values():
-            stage.table.drop(self.conn)
-        return counts
 
     def _stage(self, spec: _Spec, path: Path) -> _Staged | None:
         """Parse and stage one file; None when its header is unusable."""
         with path.open("rb") as handle:
-            records = _records(handle, spec.file, self.problems)
-            header = next(records, None)
-            if header is None:
-                self.problems.append(
-                    Problem(spec.file, 1, "", "empty file, expected a header line")
-                )
-                return None
-            positions, header_problems = _header_problems(spec, header[1])
+            first = handle.readline()
+            simple = _simple_header(first) if self.fast_path else None
+            records: Iterator[tuple[int, list[str]]] | None = None
+            if simple is None:
+                lines = chain([first], handle) if first else handle
+                records = _records(lines, spec.file, self.problems)
+                header = next(records, None)
+                if header is None:
+                    self.problems.append(
+                        Problem(spec.file, 1, "", "empty file, expected a header line")
+                    )
+                    return None
+                cells = header[1]
+            else:
+                cells, ending = simple
+            positions, header_problems = _header_problems(spec, cells)
             if header_problems:
                 self.problems.extend(header_problems)
                 return None
             columns = tuple(name for name in spec.names if name in positions)
+            # On the fast path the identity numbers the lines: there, a record is a line.
+            numbered = Column("line", Integer, Identity(start=2, cache=1000), nullable=False)
             table = Table(
                 f"import_stage_{spec.target.name}",
                 self.metadata,
-                Column("line", Integer, nullable=False),
+                numbered if self.postgres else Column("line", Integer, nullable=False),
                 *(Column(c.name, c.type) for c in spec.columns),
                 prefixes=["TEMPORARY"],
             )
             table.create(self.conn)
-            rows = _rows(spec, records, positions, self.problems)
-            count = self._copy(table, ("line", *columns), rows)
-        Index(f"{table.name}_key", *(table.c[k] for k in spec.key)).create(self.conn)
+            pattern = None if simple is None else _fast_lines(spec, positions, ending)
+            slow: tuple[tuple[int, int], ...] | None = None
+            if pattern is not None:
+                count, slow = self._stage_mixed(spec, table, positions, pattern, ending, handle)
+            else:
+                if records is None:
+                    records = _records(handle, spec.file, self.problems, first=2)
+                rows = _rows(spec, records, positions, self.problems)
+                count = self._copy(table, ("line", *columns), rows)
         if self.postgres:
             # Temporary tables are never auto-analyzed; the checks' join plans need row counts.
             self.conn.execute(
                 text(f"ANALYZE {self.conn.dialect.identifier_preparer.quote(table.name)}")
             )
-        return _Staged(spec, table, columns, count)
+        return _Staged(spec, table, columns, count, slow)
+
+    def _stage_mixed(
+        self,
+        spec: _Spec,
+        table: Table,
+        positions: dict[str, int],
+        pattern: re.Pattern[str],
+        ending: str,
+        handle: BinaryIO,
+    ) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """Stage runs of fast lines wholesale, any other chunk row by row.
+
+        The rows staged, and the lines [start, stop) that went row by row.
+        """
+        columns = ("line", *(name for name in spec.names if name in positions))
+        sequence = None
+        if self.postgres:
+            sequence = self.conn.scalar(
+                text("SELECT pg_get_serial_sequence(:t, 'line')"),
+                {"t": self.conn.dialect.identifier_preparer.quote(table.name)},
+            )
+        line = numbered = 2  # the next line, and the identity's next value
+        count = 0
+        slow: list[tuple[int, int]] = []
+        while True:
+            chunks = _FastChunks(handle, pattern, ending)
+            if not self.postgres:
+                staged = self._insert_fast(table, spec, positions, chunks, ending, line)
+            else:
+                if numbered != line:
+                    self.conn.execute(
+                        text("SELECT setval(:s, :n, false)"), {"s": sequence, "n": line}
+                    )
+                staged = self._copy_fast(table, positions, chunks)
+            count += staged
+            line = numbered = line + staged
+            if chunks.rest is None:
+                return count, tuple(slow)
+            segment = _Segment(chunks.rest, handle)
+            records = _records(segment, spec.file, self.problems, line, segment.starting)
+            count += self._copy(table, columns, _rows(spec, records, positions, self.problems))
+            slow.append((line, line + segment.count))
+            line += segment.count
+
+    def _copy_fast(self, table: Table, positions: dict[str, int], chunks: _FastChunks) -> int:
+        """COPY the chunks as they are, numbered by the identity; the lines copied."""
+        in_file_order = sorted(positions, key=positions.__getitem__)
+        query = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, in_file_order))
+        )
+        count = 0
+        with self._driver().cursor() as cursor, cursor.copy(query) as copy:
+            for raw, decoded in chunks:
+                copy.write(raw)
+                count += decoded.count("\n")
+        return count
+
+    def _insert_fast(
+        self,
+        table: Table,
+        spec: _Spec,
+        positions: dict[str, int],
+        chunks: _FastChunks,
+        ending: str,
+        first: int,
+    ) -> int:
+        """Insert the chunks' lines split at the commas, SQLite converting the cells as the
+        row-by-row path would; the lines inserted."""
+        values: dict[str, ColumnElement[Any]] = {"line": bindparam("line")}
+        for column in spec.columns:
+            if column.name in positions:
+                cell: ColumnElement[Any] = bindparam(column.name)
+                if not column.required:
+                    cell = func.nullif(cell, literal_column("''"))
+                values[column.name] = _SQLITE_FAST_VALUES.get(column.parse, _as_text)(cell)
+        statement = table.insert().values(values).compile(dialect=self.conn.dialect)
+        names = list(statement.positiontup or ())
+        # Every header has two required columns at least: itemgetter gives tuples.
+        assert names[0] == "line" and len(names) == len(positions) + 1 >= 3
+        in_order = itemgetter(*(positions[name] for name in names[1:]))
+        line = first
+        for _, decoded in chunks:
+            lines = decoded.split(ending)[:-1]
+            records = csv.reader(lines) if '"' in decoded else (row.split(",") for row in lines)
+            batch = [(n, *in_order(cells)) for n, cells in enumerate(records, line)]
+            self.conn.exec_driver_sql(str(statement), batch)
+            line += len(batch)
+        return line - first
 
     def _copy(
         self, table: Table, columns: tuple[str, ...], rows: Iterator[tuple[object, ...]]
@@ -611,9 +962,7 @@ class _Import:
             query = sql.SQL("COPY {} ({}) FROM STDIN").format(
                 sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
             )
-            driver = self.conn.connection.driver_connection
-            assert driver is not None
-            with driver.cursor() as cursor, cursor.copy(query) as copy:
+            with self._driver().cursor() as cursor, cursor.copy(query) as copy:
                 for row in rows:
                     copy.write_row(row)
                     count += 1
@@ -625,8 +974,47 @@ class _Import:
             count += len(batch)
         return count
 
+    def _check_fast_pairs(self, stage: _Staged) -> None:
+        """The date-pair rules, which no line pattern can express, for the fast-path lines."""
+        if stage.slow is None:
+            return
+        table = stage.table
+        for pair in stage.spec.pairs:
+            if pair.start not in stage.columns or pair.end not in stage.columns:
+                continue
+            start, end = table.c[pair.start], table.c[pair.end]
+            lonely = (start.is_(None) != end.is_(None)) if pair.both else false()
+            query = (
+                select(table.c.line, start, end)
+                .where(or_(lonely, end < start))
+                .order_by(table.c.line)
+            )
+            for line, first, last in self.conn.execute(query):
+                if not stage.fast(line):
+                    continue  # the row-by-row path checked it, knowing which cells were bad
+                if pair.both and (first is None) != (last is None):
+                    given, blank = (pair.start, pair.end) if first else (pair.end, pair.start)
+                    reason = f"required when {given} is given"
+                    self.problems.append(Problem(stage.spec.file, line, blank, reason))
+                else:
+                    reason = f"{last.isoformat()!r} is before {pair.start} {first.isoformat()!r}"
+                    self.problems.append(Problem(stage.spec.file, line, pair.end, reason))
+
     def _check_duplicates(self, stage: _Staged) -> None:
         table, key = stage.table, [stage.table.c[k] for k in stage.spec.key]
+        # A unique index is built by sorting, several times faster than grouping a big table;
+        # only when it fails are the duplicates looked for. NULL keys are bad cells, skipped
+        # both ways.
+        if stage.spec.file in self.unique_keys:
+            return
+        try:
+            with self.conn.begin_nested():
+                Index(f"{table.name}_key", *key, unique=True).create(self.conn)
+        except IntegrityError:
+            pass
+        else:
+            self.unique_keys.add(stage.spec.file)
+            return
         first = (
             select(*key, func.min(table.c.line).label("first"))
             .group_by(*key)
@@ -661,15 +1049,20 @@ class _Import:
     def _check_coverage(self, stage: _Staged, products: _Staged | None) -> None:
         """Coverage dates only on service and subscription lines (kind as after this import)."""
         lines = stage.table
-        kind: ColumnElement[Any] = (
-            select(_PRODUCTS.c.kind).where(_PRODUCTS.c.sku == lines.c.sku).scalar_subquery()
-        )
+        source = lines.outerjoin(_PRODUCTS, _PRODUCTS.c.sku == lines.c.sku)
+        kind: ColumnElement[Any] = _PRODUCTS.c.kind
         if products is not None:
             staged = products.table
-            new_kind = select(func.max(staged.c.kind)).where(staged.c.sku == lines.c.sku)
-            kind = func.coalesce(new_kind.scalar_subquery(), kind)
+            new_kinds = (
+                select(staged.c.sku, func.max(staged.c.kind).label("kind"))
+                .group_by(staged.c.sku)
+                .subquery()
+            )
+            source = source.outerjoin(new_kinds, new_kinds.c.sku == lines.c.sku)
+            kind = func.coalesce(new_kinds.c.kind, kind)
         query = (
             select(lines.c.line, lines.c.sku, lines.c.coverage_start, kind.label("kind"))
+            .select_from(source)
             .where(or_(lines.c.coverage_start.is_not(None), lines.c.coverage_end.is_not(None)))
             .where(kind.not_in(COVERED_KINDS))
             .order_by(lines.c.line)
@@ -682,8 +1075,9 @@ class _Import:
             )
             self.problems.append(Problem(stage.spec.file, line, column, reason))
 
-    def _upsert(self, stage: _Staged) -> TableCounts:
-        spec, table, target = stage.spec, stage.table, stage.spec.target
+    def _source(self, stage: _Staged) -> tuple[list[str], Select[Any]]:
+        """Target columns, and the staged rows with refs resolved to ids, in that order."""
+        spec, table = stage.spec, stage.table
         source: FromClause = table
         selected: list[ColumnElement[Any]] = []
         for name in stage.columns:
@@ -693,18 +1087,74 @@ class _Import:
             else:
                 source = source.join(ref.table, ref.table.c[ref.key] == table.c[name])
                 selected.append(ref.table.c.id)
-        targets = [spec.target_column(name) for name in stage.columns]
+        # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT (parse ambiguity).
+        query = select(*selected).select_from(source).where(true())
+        return [spec.target_column(name) for name in stage.columns], query
+
+    def _claim_empty_targets(self, targets: list[Table]) -> set[Table]:
+        """The targets that are empty, and stay so until this transaction ends.
+
+        SQLite lets one connection write at a time, and refuses a transaction that read
+        before another's write to write itself; PostgreSQL needs a lock.
+        """
+        empty = [t for t in targets if not self.conn.scalar(select(exists().select_from(t)))]
+        if not empty or not self.postgres:
+            return set(empty)
+        quote = self.conn.dialect.identifier_preparer.quote
+        names = ", ".join(quote(t.name) for t in empty)
+        self.conn.exec_driver_sql(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+        return {t for t in empty if not self.conn.scalar(select(exists().select_from(t)))}
+
+    def _bulk_insert(self, stage: _Staged) -> TableCounts:
+        """Fill an empty table with its indexes (and on PostgreSQL foreign keys) dropped.
+
+        Building an index once is far cheaper than updating it row by row, and adding a
+        foreign key checks it with one join instead of a trigger per row. They are rebuilt from
+        the catalog's own definitions, in this transaction: a failure rolls all of it back.
+        """
+        target = stage.spec.target
+        rebuild = self._drop_secondary(target)
+        columns, query = self._source(stage)
+        filling = insert(target).from_select(columns, query)
+        written = self.conn.execute(filling.execution_options(preserve_rowcount=True)).rowcount
+        if written != stage.rows:
+            raise _LostRows
+        for statement in rebuild:
+            self.conn.exec_driver_sql(statement)
+        if self.postgres:  # SQLite's planner is left as basebot's users get it: unanalyzed
+            self.conn.exec_driver_sql(
+                f"ANALYZE {self.conn.dialect.identifier_preparer.quote(target.name)}"
+            )
+        return TableCounts(target.name, stage.spec.file, stage.rows, stage.rows, 0, 0)
+
+    def _drop_secondary(self, target: Table) -> list[str]:
+        """Drop what the table's rows would each update: foreign keys, keys and indexes.
+
+        On PostgreSQL, kept are the keys and indexes that a foreign key (of this table or
+        another) relies on, that back the replica identity or that order CLUSTER. SQLite's
+        keys and foreign keys are part of the table: only its CREATE INDEX indexes go.
+        """
+        table = self.conn.dialect.identifier_preparer.quote(target.name)
+        query = _SECONDARY if self.postgres else _SQLITE_SECONDARY
+        found = self.conn.execute(query, {"table": table}).all()
+        for drop, _, _ in found:
+            self.conn.exec_driver_sql(drop)
+        # Keys and indexes first: the foreign keys' checks need nothing of them.
+        return [create for _, create, kind in sorted(found, key=lambda f: f[2] == "f")]
+
+    def _upsert(self, stage: _Staged) -> TableCounts:
+        spec, table, target = stage.spec, stage.table, stage.spec.target
+        targets, query = self._source(stage)
         matched = and_(*(target.c[k] == table.c[k] for k in spec.key))
         existing = self.conn.scalar(select(func.count()).select_from(table.join(target, matched)))
 
-        insert = (postgresql.insert if self.postgres else sqlite.insert)(target)
-        # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT (parse ambiguity).
-        insert = insert.from_select(targets, select(*selected).select_from(source).where(true()))
+        upsert_into = (postgresql.insert if self.postgres else sqlite.insert)(target)
+        upsert_into = upsert_into.from_select(targets, query)
         updated = [name for name in targets if name not in spec.key]
-        upsert = insert.on_conflict_do_update(
+        upsert = upsert_into.on_conflict_do_update(
             index_elements=[target.c[k] for k in spec.key],
-            set_={name: insert.excluded[name] for name in updated},
-            where=or_(*(target.c[n].is_distinct_from(insert.excluded[n]) for n in updated)),
+            set_={name: upsert_into.excluded[name] for name in updated},
+            where=or_(*(target.c[n].is_distinct_from(upsert_into.excluded[n]) for n in updated)),
         )
         # Rows the WHERE skips are not counted, on both SQLite and PostgreSQL.
         written = self.conn.execute(upsert.execution_options(preserve_rowcount=True)).rowcount
@@ -718,3 +1168,31 @@ class _Import:
             updated=changed,
             unchanged=stage.rows - inserted - changed,
         )
+
+
+_SQLITE_SECONDARY = text(
+    """SELECT 'DROP INDEX "' || replace(name, '"', '""') || '"', sql, 'i' FROM sqlite_master"""
+    " WHERE type = 'index' AND tbl_name = :table AND sql IS NOT NULL"
+)
+# Per secondary object of a table: the statement dropping it, the one rebuilding it, its kind.
+_SECONDARY = text(
+    """
+    SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname),
+           format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
+                  pg_get_constraintdef(c.oid)),
+           c.contype::text
+    FROM pg_constraint c
+    LEFT JOIN pg_index i ON i.indexrelid = c.conindid
+    WHERE c.conrelid = CAST(:table AS regclass)
+      AND (c.contype = 'f'
+           OR c.contype IN ('p', 'u') AND NOT i.indisreplident AND NOT i.indisclustered
+              AND NOT EXISTS (SELECT FROM pg_constraint r
+                              WHERE r.contype = 'f' AND r.conindid = c.conindid))
+    UNION ALL
+    SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid), 'i'
+    FROM pg_index i
+    WHERE i.indrelid = CAST(:table AS regclass)
+      AND NOT i.indisprimary AND NOT i.indisreplident AND NOT i.indisclustered
+      AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+    """
+)

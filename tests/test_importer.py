@@ -330,20 +330,26 @@ def test_one_bad_row_keeps_every_good_file_out(session: Session, tmp_path: Path)
     assert dump(session) == before
 
 
-def test_the_import_neither_commits_nor_leaves_the_sqlite_cache_changed(
+def test_the_import_neither_commits_nor_leaves_connection_settings_changed(
     session: Session, tmp_path: Path
 ) -> None:
-    def cache_size() -> object:
-        if session.get_bind().dialect.name != "sqlite":
-            return None
-        return session.connection().exec_driver_sql("PRAGMA cache_size").scalar()
+    def settings() -> tuple[object, ...]:
+        conn = session.connection()
+        if session.get_bind().dialect.name == "sqlite":
+            return (conn.exec_driver_sql("PRAGMA cache_size").scalar(),)
+        return tuple(
+            conn.exec_driver_sql(f"SHOW {name}").scalar()
+            for name in ("work_mem", "maintenance_work_mem")
+        )
 
-    before = cache_size()
-    write_good_folder(tmp_path)
+    before = settings()
+    write_good_folder(tmp_path / "good")
+    write(tmp_path / "bad", "customers.csv", "customer_ref,name\nC1,\n")
 
-    import_folder(session, tmp_path)
+    import_folder(session, tmp_path / "good")
+    refused(session, tmp_path / "bad")
 
-    assert cache_size() == before
+    assert settings() == before
     assert session.in_transaction()
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Customer)) == 0
