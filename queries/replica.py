@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +26,11 @@ from typing import Any
 
 import duckdb
 from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from queries.freshness import data_version
+from queries.vocabulary import FROZEN
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +122,24 @@ class BuildCancelled(Exception):
 
 
 class Cancel:
-    """Stops a build from another thread, between chunks or inside a DuckDB statement."""
+    """Stops a build from another thread: between chunks, inside a DuckDB statement, or by
+    ending the process that builds it."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._db: duckdb.DuckDBPyConnection | None = None
+        self._child: subprocess.Popen[bytes] | None = None
 
     def set(self) -> None:
         self._event.set()
         if self._db is not None:
             self._db.interrupt()
+        if self._child is not None:
+            self._child.kill()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
 
     def check(self) -> None:
         if self._event.is_set():
@@ -135,6 +148,11 @@ class Cancel:
     def watch(self, db: duckdb.DuckDBPyConnection | None) -> None:
         self._db = db
         self.check()
+
+    def watch_child(self, child: subprocess.Popen[bytes] | None) -> None:
+        self._child = child
+        if child is not None and self._event.is_set():
+            child.kill()
 
 
 def build_replica(
@@ -165,6 +183,66 @@ def build_replica(
             partial.unlink(missing_ok=True)
             partial.with_suffix(".csv").unlink(missing_ok=True)
     return version, path
+
+
+def build_elsewhere(
+    database_url: str, config: ReplicaConfig, *, cancel: Cancel | None = None
+) -> tuple[str, Path]:
+    """`build_replica` in a process of its own (`python -m queries.replica`); (version, path).
+
+    The build reads every row once and needs DuckDB's working memory for sorting them: done
+    in the serving process, that memory would stay its peak for good. The URL goes to the
+    child on stdin, never on its command line (where `ps` would show a password).
+    """
+    cancel = cancel or Cancel()
+    job = {
+        "database_url": database_url,
+        "folder": str(config.folder),
+        "memory_limit": config.memory_limit,
+        "threads": config.threads,
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "queries.replica"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    cancel.watch_child(child)
+    try:
+        out, _ = child.communicate(json.dumps(job).encode())
+    finally:
+        cancel.watch_child(None)
+    if cancel.cancelled:
+        # Killed mid-build: its half-written file is this parent's to remove.
+        for leftover in config.folder.glob(f"{PREFIX}*.{child.pid}.partial*"):
+            leftover.unlink(missing_ok=True)
+        raise BuildCancelled
+    if child.returncode != 0:
+        raise RuntimeError(f"the replica build failed (exit {child.returncode}; see its log)")
+    done = json.loads(out)
+    return done["version"], Path(done["path"])
+
+
+def _shared(database_url: str) -> bool:
+    """Whether another process opening this URL sees the same database (not an in-memory one)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
+
+
+def _build_from_stdin() -> None:
+    from queries.db import make_engine, make_sessionmaker
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    job = json.loads(sys.stdin.read())
+    config = ReplicaConfig(
+        folder=Path(job["folder"]), memory_limit=job["memory_limit"], threads=job["threads"]
+    )
+    engine = make_engine(job["database_url"])
+    try:
+        with snapshot(make_sessionmaker(engine)) as conn:
+            version, path = build_replica(conn, config)
+    finally:
+        engine.dispose()
+    print(json.dumps({"version": version, "path": str(path)}))
 
 
 @contextmanager
@@ -270,6 +348,7 @@ def open_replica(path: Path, config: ReplicaConfig) -> Engine:
         connect_args={"read_only": True, "config": _duckdb_config(config, path.parent)},
         pool_size=4,
         max_overflow=12,
+        execution_options={FROZEN: True},
     )
 
 
@@ -278,7 +357,9 @@ class ReadPath:
 
     Each `session()` checks the primary's version (one indexed single-row read). When the
     replica is behind, the answer comes from the primary and a background thread builds the
-    replica for the new version (or opens one another process built).
+    replica for the new version (or opens one another process built). Given the primary's
+    `database_url`, builds run in a separate process (`build_elsewhere`); without it (an
+    in-memory database), in this one.
     """
 
     def __init__(
@@ -287,10 +368,12 @@ class ReadPath:
         config: ReplicaConfig | None,
         *,
         build: bool = True,
+        database_url: str | None = None,
     ) -> None:
         self.primary = primary
         self.config = config
         self.build = build
+        self.database_url = database_url
         self._lock = threading.Lock()
         self._current: tuple[str, sessionmaker[Session], Engine] | None = None
         self._builder: threading.Thread | None = None
@@ -369,10 +452,8 @@ class ReadPath:
             self._builder.start()
 
     def _build(self) -> None:
-        assert self.config is not None
         try:
-            with snapshot(self.primary) as conn:
-                version, path = build_replica(conn, self.config, cancel=self._cancel)
+            version, path = self._built(self._cancel)
             self._switch(version, path)
             log.info("read replica ready for data version %s", version)
         except BuildCancelled:
@@ -384,10 +465,16 @@ class ReadPath:
         """Build (or open) the replica for the primary's current version now; its version."""
         if self.config is None:
             return None
-        with snapshot(self.primary) as conn:
-            version, path = build_replica(conn, self.config)
+        version, path = self._built(Cancel())
         self._switch(version, path)
         return version
+
+    def _built(self, cancel: Cancel) -> tuple[str, Path]:
+        assert self.config is not None
+        if self.database_url is not None and _shared(self.database_url):
+            return build_elsewhere(self.database_url, self.config, cancel=cancel)
+        with snapshot(self.primary) as conn:
+            return build_replica(conn, self.config, cancel=cancel)
 
     def close(self) -> None:
         """Stop a build in progress and close the replica (answers then read the database)."""
@@ -423,3 +510,7 @@ def _remove_others(folder: Path, *, keep: Path) -> None:
         if path != keep:
             path.unlink(missing_ok=True)
             Path(f"{path}.wal").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    _build_from_stdin()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Product
@@ -25,8 +26,23 @@ class Vocabulary:
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# An engine on data that never changes (a read replica file) says so in this execution option;
+# its vocabulary is read once instead of in every command.
+FROZEN = "basebot_frozen"
+_frozen: WeakKeyDictionary[Engine, Vocabulary] = WeakKeyDictionary()
+
+
 def load_vocabulary(session: Session) -> Vocabulary:
     """Distinct categories, products and customer-dimension values (small: a few hundred)."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or not bind.get_execution_options().get(FROZEN):
+        return _read(session)
+    if bind not in _frozen:
+        _frozen[bind] = _read(session)
+    return _frozen[bind]
+
+
+def _read(session: Session) -> Vocabulary:
     products = tuple(
         ProductWord(sku, name, category)
         for sku, name, category in session.execute(

@@ -12,16 +12,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from queries.db import make_engine, make_sessionmaker
+from queries.db import make_engine, make_sessionmaker, normalize_url
 from queries.schema import upgrade
 
 
 def schema_engine(schema: str) -> Engine:
     """An engine on TEST_DATABASE_URL whose tables live in `schema`."""
+    # In the URL, not connect_args: a replica build in another process opens the same URL.
+    url = make_url(normalize_url(os.environ["TEST_DATABASE_URL"]))
     return make_engine(
-        os.environ["TEST_DATABASE_URL"], connect_args={"options": f"-c search_path={schema}"}
+        url.update_query_dict({"options": f"-c search_path={schema}"}).render_as_string(
+            hide_password=False
+        )
     )
 
 

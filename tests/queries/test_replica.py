@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +23,10 @@ from queries.replica import (
     Cancel,
     ReadPath,
     ReplicaConfig,
+    build_elsewhere,
     build_replica,
 )
+from queries.vocabulary import load_vocabulary
 from tests.builders import Fixture
 from tests.committed import committed_database
 from tests.queries.world import D, build_world
@@ -60,6 +63,12 @@ def _config(tmp_path: Path) -> ReplicaConfig:
     return ReplicaConfig(folder=tmp_path / "replica", memory_limit="256MB", threads=1)
 
 
+def _reads(db: Engine, config: ReplicaConfig, *, build: bool = True) -> ReadPath:
+    """The serving processes' read path: replicas built by a child process on the same URL."""
+    url = db.url.render_as_string(hide_password=False)
+    return ReadPath(make_sessionmaker(db), config, build=build, database_url=url)
+
+
 def _answers(reads: ReadPath) -> dict[str, object]:
     with reads.session() as session:
         return {c: ask_json(session, c, as_of=D, settings=SETTINGS) for c in COMMANDS}
@@ -71,7 +80,7 @@ def _backend(reads: ReadPath) -> str:
 
 
 def test_the_replica_answers_every_verb_exactly_as_the_database(db: Engine, tmp_path: Path) -> None:
-    reads = ReadPath(make_sessionmaker(db), _config(tmp_path), build=False)
+    reads = _reads(db, _config(tmp_path), build=False)
     assert not reads.on_replica()
     assert _backend(reads) == db.dialect.name
     live = _answers(reads)
@@ -84,7 +93,7 @@ def test_the_replica_answers_every_verb_exactly_as_the_database(db: Engine, tmp_
 
 
 def test_empty_strings_and_nulls_are_copied_as_they_are(db: Engine, tmp_path: Path) -> None:
-    reads = ReadPath(make_sessionmaker(db), _config(tmp_path), build=False)
+    reads = _reads(db, _config(tmp_path), build=False)
     reads.refresh()
     query = select(Customer.segment, Customer.region, Customer.email).where(
         Customer.customer_ref == "BLANK"
@@ -97,7 +106,7 @@ def test_empty_strings_and_nulls_are_copied_as_they_are(db: Engine, tmp_path: Pa
 
 def test_an_import_makes_the_replica_stale_until_it_is_rebuilt(db: Engine, tmp_path: Path) -> None:
     factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path))
+    reads = _reads(db, _config(tmp_path))
     reads.refresh()
     before = _answers(reads)["installed"]
 
@@ -152,6 +161,35 @@ def test_a_cancelled_build_leaves_no_file_behind(db: Engine, tmp_path: Path) -> 
     assert [p.name for p in (tmp_path / "replica").iterdir() if p.name != ".lock"] == []
 
 
+def test_a_build_in_a_child_process_can_be_cancelled(db: Engine, tmp_path: Path) -> None:
+    cancel = Cancel()
+    cancel.set()  # the child is killed as soon as it starts
+    url = db.url.render_as_string(hide_password=False)
+    with pytest.raises(BuildCancelled):
+        build_elsewhere(url, _config(tmp_path), cancel=cancel)
+    folder = tmp_path / "replica"
+    assert not folder.exists() or [p.name for p in folder.iterdir() if p.name != ".lock"] == []
+
+
+def test_a_failed_build_in_a_child_process_is_an_error_here(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()  # a database without basebot's tables
+    with pytest.raises(RuntimeError, match="replica build failed"):
+        build_elsewhere(f"sqlite:///{empty}", _config(tmp_path))
+
+
+def test_a_replicas_vocabulary_is_read_once(db: Engine, tmp_path: Path) -> None:
+    reads = _reads(db, _config(tmp_path), build=False)
+    with reads.session() as first, reads.session() as second:
+        assert load_vocabulary(first) != load_vocabulary(first).__class__()  # not empty
+        assert load_vocabulary(first) is not load_vocabulary(second)  # the database: each time
+    reads.refresh()
+    with reads.session() as first, reads.session() as second:
+        assert second.get_bind().dialect.name == "duckdb"
+        assert load_vocabulary(first) is load_vocabulary(second)  # one file, one vocabulary
+    reads.close()
+
+
 def test_without_a_replica_every_answer_reads_the_database(db: Engine) -> None:
     reads = ReadPath(make_sessionmaker(db), None)
     assert not reads.on_replica()
@@ -169,7 +207,7 @@ def test_a_damaged_replica_file_is_passed_over_and_rebuilt(db: Engine, tmp_path:
     assert version is not None
     config.folder.mkdir(parents=True)
     (config.folder / f"{PREFIX}{version}.duckdb").write_bytes(b"not a database" * 100)
-    reads = ReadPath(factory, config, build=False)
+    reads = _reads(db, config, build=False)
     assert _backend(reads) == db.dialect.name  # answered, from the database
     reads.refresh()
     assert _backend(reads) == "duckdb"
