@@ -100,6 +100,12 @@ def customer_conditions(filters: Sequence[Filter]) -> list[ColumnElement[bool]]:
     return conds
 
 
+def customer_names(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """customer id -> (customer_ref, name), for the few customers at the head of a list."""
+    stmt = select(Customer.id, Customer.customer_ref, Customer.name).where(Customer.id.in_(ids))
+    return {cid: (ref, name) for cid, ref, name in session.execute(stmt)}
+
+
 def customer_filter(
     col: SQLColumnExpression[int], filters: Sequence[Filter]
 ) -> list[ColumnElement[bool]]:

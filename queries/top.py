@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from queries.results import header, jsonable
 from queries.scope import (
     Window,
     customer_filter,
+    customer_names,
     in_products,
     money,
     money_sum,
@@ -66,8 +68,17 @@ def top(session: Session, request: Request) -> TopCustomers:
         .cte("per_customer")
     )
     n = request.top or DEFAULT_TOP
-    # The N-th best score: only customers at or above it need their names (ties included),
-    # instead of joining every customer of the window to the customers table.
+    if request.rank_by != "units":
+        # Revenues rarely tie: the best N + 1 by revenue alone are the top N when the N-th
+        # and the next differ, and only they need a name. That skips the cut-off query's
+        # second pass over the window. (Unit counts tie all the time: straight to it.)
+        best = select(*per_customer.c).order_by(per_customer.c.rank.desc()).limit(n + 1)
+        head = [tuple(row) for row in session.execute(best)]
+        if len(head) <= n or head[n - 1][3] != head[n][3]:
+            rows = _named(session, head[:n])
+            return TopCustomers(request=request, rank_by=request.rank_by, rows=rows)
+    # Ties are broken by customer_ref: every customer at or above the N-th best score needs
+    # a name.
     cutoff = (
         select(per_customer.c.rank)
         .order_by(per_customer.c.rank.desc())
@@ -84,3 +95,10 @@ def top(session: Session, request: Request) -> TopCustomers:
     )
     rows = [TopRow(ref, name, money(r), int(u)) for ref, name, r, u in session.execute(stmt)]
     return TopCustomers(request=request, rank_by=request.rank_by, rows=rows)
+
+
+def _named(session: Session, head: Sequence[tuple[Any, ...]]) -> list[TopRow]:
+    """The head's customers with their refs and names, best first, ties by customer_ref."""
+    names = customer_names(session, [cid for cid, *_ in head])
+    ranked = sorted(head, key=lambda h: (-h[3], names[h[0]][0]))
+    return [TopRow(*names[cid], money(r), int(u)) for cid, r, u, _ in ranked]

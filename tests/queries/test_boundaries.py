@@ -188,6 +188,11 @@ def test_ties_are_broken_by_customer_ref(session: Session, ask: Ask) -> None:
         f.buy(ref, "PRN", "2026-01-01", 1, 500)
         f.install(ref, "PRN", "2026-01-02")
     assert [r["customer_ref"] for r in ask("top", d)["rows"]] == ["B1", "B2", "Z9"]
+    # A tie across the last place: the lower refs get it.
+    assert [r["customer_ref"] for r in ask("top 2", d)["rows"]] == ["B1", "B2"]
+    f.customer("A0")
+    f.buy("A0", "PRN", "2026-01-01", 1, 100)  # below the three: no tie at third place
+    assert [r["customer_ref"] for r in ask("top 3", d)["rows"]] == ["B1", "B2", "Z9"]
     service = ask("upsell printers service", d)["candidates"]
     assert [c["customer_ref"] for c in service] == ["B1", "B2", "Z9"]
 
