@@ -57,9 +57,7 @@ class _Server:
         )
         self.engine = make_engine(config["url"])
         self.factory = make_sessionmaker(self.engine)
-        self.reads = ReadPath(
-            self.factory, self.settings.replica(), build=False, database_url=config["url"]
-        )
+        self.reads = ReadPath(self.factory, self.settings.replica(), build=False)
         self.services = Services(settings=self.settings, sessions=self.factory, reads=self._read)
         self.as_of = date.fromisoformat(config["as_of"])
         self.timeout_s = float(config["timeout_s"])

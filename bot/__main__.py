@@ -49,7 +49,7 @@ def _factory(settings: Settings) -> sessionmaker[Session]:
 
 def _reads(settings: Settings, factory: sessionmaker[Session], *, build: bool) -> ReadPath:
     """Answers from the read replica when it is fresh; `build`: make one when it is not."""
-    return ReadPath(factory, settings.replica(), build=build, database_url=settings.database_url)
+    return ReadPath(factory, settings.replica(), build=build)
 
 
 def _refresh_replica(settings: Settings, factory: sessionmaker[Session]) -> None:

@@ -120,7 +120,7 @@ def engine_for(settings: Settings) -> Engine:
 
 
 def _build(settings: Settings, session_factory: sessionmaker[Session]) -> App:
-    reads = ReadPath(session_factory, settings.replica(), database_url=settings.database_url)
+    reads = ReadPath(session_factory, settings.replica())
     reads.start()  # answers come from the database until the replica is ready
     try:
         return build_app(settings, session_factory, reads=reads.session)

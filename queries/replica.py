@@ -26,7 +26,6 @@ from typing import Any
 
 import duckdb
 from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from queries.freshness import data_version
@@ -220,12 +219,17 @@ def build_elsewhere(
     return done["version"], Path(done["path"])
 
 
-def _shared(database_url: str) -> bool:
-    """Whether another process opening this URL sees the same database (not an in-memory one)."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite":
-        return True
-    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
+def _shared_url(factory: sessionmaker[Session]) -> str | None:
+    """The URL another process opens to see the same database; None for an in-memory one."""
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        return None
+    url = bind.url
+    if url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    ):
+        return None
+    return url.render_as_string(hide_password=False)
 
 
 def _build_from_stdin() -> None:
@@ -357,9 +361,9 @@ class ReadPath:
 
     Each `session()` checks the primary's version (one indexed single-row read). When the
     replica is behind, the answer comes from the primary and a background thread builds the
-    replica for the new version (or opens one another process built). Given the primary's
-    `database_url`, builds run in a separate process (`build_elsewhere`); without it (an
-    in-memory database), in this one.
+    replica for the new version (or opens one another process built). Builds run in a
+    separate process (`build_elsewhere`) on the primary engine's URL; only an in-memory
+    database, which no other process can open, is copied in this one.
     """
 
     def __init__(
@@ -368,12 +372,10 @@ class ReadPath:
         config: ReplicaConfig | None,
         *,
         build: bool = True,
-        database_url: str | None = None,
     ) -> None:
         self.primary = primary
         self.config = config
         self.build = build
-        self.database_url = database_url
         self._lock = threading.Lock()
         self._current: tuple[str, sessionmaker[Session], Engine] | None = None
         self._builder: threading.Thread | None = None
@@ -471,8 +473,9 @@ class ReadPath:
 
     def _built(self, cancel: Cancel) -> tuple[str, Path]:
         assert self.config is not None
-        if self.database_url is not None and _shared(self.database_url):
-            return build_elsewhere(self.database_url, self.config, cancel=cancel)
+        url = _shared_url(self.primary)
+        if url is not None:
+            return build_elsewhere(url, self.config, cancel=cancel)
         with snapshot(self.primary) as conn:
             return build_replica(conn, self.config, cancel=cancel)
 

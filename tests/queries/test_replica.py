@@ -64,9 +64,8 @@ def _config(tmp_path: Path) -> ReplicaConfig:
 
 
 def _reads(db: Engine, config: ReplicaConfig, *, build: bool = True) -> ReadPath:
-    """The serving processes' read path: replicas built by a child process on the same URL."""
-    url = db.url.render_as_string(hide_password=False)
-    return ReadPath(make_sessionmaker(db), config, build=build, database_url=url)
+    """The serving processes' read path (replicas built by a child process on db's URL)."""
+    return ReadPath(make_sessionmaker(db), config, build=build)
 
 
 def _answers(reads: ReadPath) -> dict[str, object]:
@@ -181,7 +180,7 @@ def test_a_failed_build_in_a_child_process_is_an_error_here(tmp_path: Path) -> N
 def test_a_replicas_vocabulary_is_read_once(db: Engine, tmp_path: Path) -> None:
     reads = _reads(db, _config(tmp_path), build=False)
     with reads.session() as first, reads.session() as second:
-        assert load_vocabulary(first) != load_vocabulary(first).__class__()  # not empty
+        assert load_vocabulary(first).categories  # not empty
         assert load_vocabulary(first) is not load_vocabulary(second)  # the database: each time
     reads.refresh()
     with reads.session() as first, reads.session() as second:
