@@ -13,6 +13,7 @@ from queries.models import Installation, Product, Purchase
 from queries.request import Request
 from queries.results import header, jsonable
 from queries.scope import Window, active_at, customer_filter, percent, target_condition
+from queries.timeline import category_state, holding, on_timeline
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def compare(session: Session, request: Request) -> Comparison:
     d = request.as_of
     cats = compared_categories(session, request)
     found: dict[str, tuple[int, ...]] = {}
-    if cats:
+    if cats and on_timeline(session) and not (request.target and request.target.is_product):
+        found = _from_timeline(session, d, cats, request)
+    elif cats:
         per = per_customer_category(d, cats, request)
         stmt = select(
             per.c.category,
@@ -81,6 +84,38 @@ def compare(session: Session, request: Request) -> Comparison:
         )
     rows.sort(key=lambda r: (-r.customers, r.category))
     return Comparison(request=request, rows=rows)
+
+
+def _from_timeline(
+    session: Session, d: date, cats: list[str], request: Request
+) -> dict[str, tuple[int, ...]]:
+    """The same four figures from the replica's state rows at d (queries/timeline.py)."""
+    st = category_state
+    gap = st.c.bought_qty - st.c.placed
+    states = select(
+        st.c.category,
+        func.count().filter(st.c.first_pos_on.is_not(None)),
+        func.count().filter(st.c.units > 0),
+        func.coalesce(func.sum(case((gap > 0, gap), else_=0)), 0),
+    ).where(
+        st.c.category.in_(cats), holding(st, d), *customer_filter(st.c.customer_id, request.filters)
+    )
+    removed = (
+        select(Product.category, func.count())
+        .select_from(Installation)
+        .join(Product, Product.id == Installation.product_id)
+        .where(
+            Product.category.in_(cats),
+            Window.ending(d).contains(Installation.removed_on),
+            *customer_filter(Installation.customer_id, request.filters),
+        )
+        .group_by(Product.category)
+    )
+    found: dict[str, tuple[int, ...]] = {c: (0, 0, 0, int(n)) for c, n in session.execute(removed)}
+    for c, bought, installed, not_installed in session.execute(states.group_by(st.c.category)):
+        removed_units = found.get(c, (0, 0, 0, 0))[3]
+        found[c] = (int(bought), int(installed), int(not_installed), removed_units)
+    return found
 
 
 def per_customer_category(d: date, cats: list[str], request: Request) -> Subquery:

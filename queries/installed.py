@@ -23,6 +23,7 @@ from queries.scope import (
     time_key,
     time_parts,
 )
+from queries.timeline import customer_state, holding, on_timeline
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ def installed_totals_on(
     filters: tuple[Filter, ...] = (),
 ) -> list[tuple[int, int]]:
     """(customers, units) of the installed base at each of `days`, from one pass."""
+    if products is None and on_timeline(session):
+        return _totals_from_timeline(session, days, filters)
     units = [func.sum(case((active_at(d), 1), else_=0)).label(f"u{i}") for i, d in enumerate(days)]
     per = (
         select(Installation.customer_id, *units)
@@ -110,6 +113,21 @@ def installed_totals_on(
     ).one()
     n = len(days)
     return [(int(row[i] or 0), int(row[n + i] or 0)) for i in range(n)]
+
+
+def _totals_from_timeline(
+    session: Session, days: Sequence[date], filters: tuple[Filter, ...]
+) -> list[tuple[int, int]]:
+    st = customer_state
+    held = [holding(st, d) for d in days]
+    row = session.execute(
+        select(
+            *[func.count().filter(h, st.c.units > 0) for h in held],
+            *[func.coalesce(func.sum(st.c.units).filter(h), 0) for h in held],
+        ).where(*customer_filter(st.c.customer_id, filters))
+    ).one()
+    n = len(days)
+    return [(int(row[i]), int(row[n + i])) for i in range(n)]
 
 
 def _by_customer_dimension(

@@ -28,12 +28,15 @@ import duckdb
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from queries import timeline
 from queries.freshness import data_version
 from queries.vocabulary import FROZEN
 
 log = logging.getLogger(__name__)
 
 PREFIX = "replica-"
+# What a replica file holds; a file written by code of another format is never opened.
+FORMAT = "f2"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
 DEFAULT_REPLICA_MEMORY = "128MB"
 SUFFIX = ".duckdb"
@@ -113,7 +116,7 @@ class ReplicaConfig:
 
 
 def replica_path(folder: Path, version: str) -> Path:
-    return folder / f"{PREFIX}{version}{SUFFIX}"
+    return folder / f"{PREFIX}{version}.{FORMAT}{SUFFIX}"
 
 
 class BuildCancelled(Exception):
@@ -273,6 +276,9 @@ def _write(conn: Connection, path: Path, config: ReplicaConfig, cancel: Cancel) 
                 _copy_rows(conn, db, table, columns, cancel)
             db.execute(f"CREATE TABLE {table} AS SELECT * FROM staged ORDER BY {order}")  # noqa: S608
             db.execute("DROP TABLE staged")
+        for statement in timeline.BUILDS:
+            cancel.check()
+            db.execute(statement)
         db.execute("CHECKPOINT")
     except duckdb.InterruptException:
         raise BuildCancelled from None

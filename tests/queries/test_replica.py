@@ -25,6 +25,7 @@ from queries.replica import (
     ReplicaConfig,
     build_elsewhere,
     build_replica,
+    replica_path,
 )
 from queries.vocabulary import load_vocabulary
 from tests.builders import Fixture
@@ -205,7 +206,7 @@ def test_a_damaged_replica_file_is_passed_over_and_rebuilt(db: Engine, tmp_path:
         version = data_version(session)
     assert version is not None
     config.folder.mkdir(parents=True)
-    (config.folder / f"{PREFIX}{version}.duckdb").write_bytes(b"not a database" * 100)
+    replica_path(config.folder, version).write_bytes(b"not a database" * 100)
     reads = _reads(db, config, build=False)
     assert _backend(reads) == db.dialect.name  # answered, from the database
     reads.refresh()
