@@ -286,3 +286,43 @@ def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(
         assert ask(f"upsell service top {n}", d)["candidates"] == full[:n]
     digest = ask("digest", d)["upsell"]
     assert digest["service"] == full[:5]
+
+
+def test_install_and_removal_days_on_both_read_paths(session: Session, ask: Ask) -> None:
+    # The replica reads these from state intervals [from_on, to_on): the edges must agree.
+    f = Fixture(session)
+    _catalogue(f)
+    for ref in ("A", "B", "C", "D", "E"):
+        f.customer(ref)
+    f.buy("A", "PRN", "2026-05-01")
+    f.install("A", "PRN", "2026-06-01", removed="2026-06-30")  # gone on D
+    f.buy("B", "PRN", "2026-06-30")
+    f.install("B", "PRN", "2026-06-30")  # in use from D
+    f.buy("C", "PRN", "2026-06-01", 2)
+    f.install("C", "PRN", "2026-06-10", removed="2026-06-10")  # never in use, but installed
+    f.buy("D", "PRN", "2026-06-25")  # inside the install rule's 14 grace days
+    f.buy("E", "PRN", "2026-05-01", 2)
+    f.buy("E", "PRN", "2026-06-20", -1)  # a return after D-14
+    d = date(2026, 6, 30)
+    # (customers, installed customers, not installed units, removed units in 365 days)
+    for day, expected in ((d, (5, 1, 3, 2)), (date(2026, 6, 29), (4, 1, 3, 1))):
+        [row] = ask("compare printers", day)["rows"]
+        got = (
+            row["customers"],
+            row["installed_customers"],
+            row["not_installed_units"],
+            row["removed_units"],
+        )
+        assert got == expected, day
+    installed = ask("installed", d)
+    assert (installed["customers"], installed["units"]) == (1, 1)
+    scores = {
+        rule: [
+            (c["customer_ref"], c["score"]) for c in ask(f"upsell printers {rule}", d)["candidates"]
+        ]
+        for rule in ("install", "service")
+    }
+    # install: E 2 bought by D-14 (the return came later), C 2 - 1 installed; D in grace.
+    assert scores == {"install": [("E", 2), ("C", 1)], "service": [("B", 1)]}
+    earlier = ask("upsell printers service", date(2026, 6, 29))["candidates"]
+    assert [(c["customer_ref"], c["score"]) for c in earlier] == [("A", 1)]
