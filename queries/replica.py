@@ -40,6 +40,7 @@ FORMAT = "f2"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
 DEFAULT_REPLICA_MEMORY = "128MB"
 SUFFIX = ".duckdb"
+BUILD_MEMORY = "2GB"
 
 Columns = tuple[tuple[str, str], ...]
 
@@ -276,6 +277,9 @@ def _write(conn: Connection, path: Path, config: ReplicaConfig, cancel: Cancel) 
                 _copy_rows(conn, db, table, columns, cancel)
             db.execute(f"CREATE TABLE {table} AS SELECT * FROM staged ORDER BY {order}")  # noqa: S608
             db.execute("DROP TABLE staged")
+        # The state timelines sort every event per customer, which DuckDB cannot fully spill:
+        # they get more working memory (the build runs in its own process; see build_elsewhere).
+        db.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         for statement in timeline.BUILDS:
             cancel.check()
             db.execute(statement)
