@@ -111,11 +111,12 @@ def _from_timeline(
         )
         .group_by(Product.category)
     )
-    found: dict[str, tuple[int, ...]] = {c: (0, 0, 0, int(n)) for c, n in session.execute(removed)}
-    for c, bought, installed, not_installed in session.execute(states.group_by(st.c.category)):
-        removed_units = found.get(c, (0, 0, 0, 0))[3]
-        found[c] = (int(bought), int(installed), int(not_installed), removed_units)
-    return found
+    gone = {c: int(n) for c, n in session.execute(removed)}
+    held = {
+        c: (int(b), int(i), int(g))
+        for c, b, i, g in session.execute(states.group_by(st.c.category))
+    }
+    return {c: (*held.get(c, (0, 0, 0)), gone.get(c, 0)) for c in held.keys() | gone.keys()}
 
 
 def per_customer_category(d: date, cats: list[str], request: Request) -> Subquery:

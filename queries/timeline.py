@@ -20,7 +20,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Date,
-    Engine,
     Integer,
     MetaData,
     String,
@@ -30,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from queries.vocabulary import FROZEN
+from queries.vocabulary import frozen
 
 _metadata = MetaData()
 
@@ -56,8 +55,7 @@ category_state = _state("category_state", Column("category", String))
 
 def on_timeline(session: Session) -> bool:
     """Whether this session reads a replica, which holds the state tables."""
-    bind = session.get_bind()
-    return isinstance(bind, Engine) and bool(bind.get_execution_options().get(FROZEN))
+    return frozen(session)
 
 
 def holding(state: Table, d: date) -> ColumnElement[bool]:

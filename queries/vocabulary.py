@@ -32,11 +32,18 @@ FROZEN = "basebot_frozen"
 _frozen: WeakKeyDictionary[Engine, Vocabulary] = WeakKeyDictionary()
 
 
+def frozen(session: Session) -> bool:
+    """Whether this session reads data that never changes (a read replica file)."""
+    bind = session.get_bind()
+    return isinstance(bind, Engine) and bool(bind.get_execution_options().get(FROZEN))
+
+
 def load_vocabulary(session: Session) -> Vocabulary:
     """Distinct categories, products and customer-dimension values (small: a few hundred)."""
-    bind = session.get_bind()
-    if not isinstance(bind, Engine) or not bind.get_execution_options().get(FROZEN):
+    if not frozen(session):
         return _read(session)
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
     if bind not in _frozen:
         _frozen[bind] = _read(session)
     return _frozen[bind]
