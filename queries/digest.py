@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from queries.installed import installed_totals_on
+from queries.lines import dated_lines, service_purchases
 from queries.models import Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Request
 from queries.results import header, jsonable
@@ -90,9 +91,12 @@ def digest(session: Session, request: Request) -> Digest:
             Purchase.purchased_on == day, Purchase.quantity > 0, *products, *buyers, ~bought_before
         )
     )
+    dated = dated_lines(session)
     lines, revenue = session.execute(
-        select(func.count(), func.sum(Purchase.quantity * Purchase.unit_price)).where(
-            Purchase.purchased_on == day, *products, *buyers
+        select(func.count(), func.sum(dated.quantity * dated.unit_price)).where(
+            dated.purchased_on == day,
+            *in_products(dated.product_id, ids),
+            *customer_filter(dated.customer_id, request.filters),
         )
     ).one()
     installed_that_day, removed_that_day = session.execute(
@@ -108,15 +112,16 @@ def digest(session: Session, request: Request) -> Digest:
     (customers_now, units_now), (customers_before, units_before) = installed_totals_on(
         session, [day, d - timedelta(days=8)], ids, request.filters
     )
+    services = service_purchases(session)
     ending = session.scalar(
         select(func.count())
-        .select_from(Purchase)
-        .join(Product, Product.id == Purchase.product_id)
+        .select_from(services)
+        .join(Product, Product.id == services.product_id)
         .where(
             Product.kind == "service",
-            covers(d),
-            and_(Purchase.coverage_end <= d + timedelta(days=ENDING_DAYS)),
-            *buyers,
+            covers(d, services),
+            and_(services.coverage_end <= d + timedelta(days=ENDING_DAYS)),
+            *customer_filter(services.customer_id, request.filters),
             *([Product.for_category == request.target.category] if request.target else []),
         )
     )

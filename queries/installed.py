@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, case, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, Table, case, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product
@@ -17,13 +17,14 @@ from queries.scope import (
     active_at,
     customer_dimension,
     customer_filter,
+    dimension_key,
     in_products,
     sort_rows,
     target_product_ids,
     time_key,
     time_parts,
 )
-from queries.timeline import customer_state, holding, on_timeline
+from queries.timeline import customer_state, holding, on_timeline, state_of
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,39 @@ def installed_breakdown(
     return sort_rows(rows)
 
 
+def _by_customer_dimension_from_state(
+    session: Session,
+    state: tuple[Table, list[ColumnElement[bool]]],
+    d: date,
+    by: str,
+    filters: tuple[Filter, ...],
+) -> list[InstalledRow]:
+    """The breakdown from the state rows at d, which carry the customer's dimensions."""
+    table, where = state
+    key = dimension_key(table.c[by])
+    stmt = (
+        select(key, func.count(), func.sum(table.c.units))
+        .where(
+            *where,
+            holding(table, d),
+            table.c.units > 0,
+            *customer_filter(table.c.customer_id, filters),
+        )
+        .group_by(key)
+    )
+    rows = [InstalledRow(str(k), int(c), int(u)) for k, c, u in session.execute(stmt)]
+    return sort_rows(rows)
+
+
 def installed(session: Session, request: Request) -> InstalledBase:
     """Installed base: customers and units in use at the as-of date, broken down."""
     by = request.by or "segment"
     products = target_product_ids(session, request.target)
-    rows = installed_breakdown(session, request.as_of, by, products, request.filters)
+    state = state_of(session, request.target) if by in CUSTOMER_DIMENSIONS else None
+    if state is not None:
+        rows = _by_customer_dimension_from_state(session, state, request.as_of, by, request.filters)
+    else:
+        rows = installed_breakdown(session, request.as_of, by, products, request.filters)
     if by in CUSTOMER_DIMENSIONS:
         customers, units = sum(r.customers for r in rows), sum(r.units for r in rows)
     else:

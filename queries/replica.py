@@ -28,7 +28,7 @@ import duckdb
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from queries import timeline
+from queries import lines, timeline
 from queries.freshness import data_version
 from queries.vocabulary import FROZEN
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "replica-"
 # What a replica file holds; a file written by code of another format is never opened.
-FORMAT = "f2"
+FORMAT = "f3"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
 DEFAULT_REPLICA_MEMORY = "128MB"
 SUFFIX = ".duckdb"
@@ -280,7 +280,7 @@ def _write(conn: Connection, path: Path, config: ReplicaConfig, cancel: Cancel) 
         # The state timelines sort every event per customer, which DuckDB cannot fully spill:
         # they get more working memory (the build runs in its own process; see build_elsewhere).
         db.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
-        for statement in timeline.BUILDS:
+        for statement in (*timeline.BUILDS, *lines.BUILDS):
             cancel.check()
             db.execute(statement)
         db.execute("CHECKPOINT")

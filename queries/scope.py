@@ -115,20 +115,20 @@ def customer_filter(
     return [col.in_(select(Customer.id).where(*customer_conditions(filters)))]
 
 
-def active_at(d: date) -> ColumnElement[bool]:
+def active_at(d: date, units: Any = Installation) -> ColumnElement[bool]:
     """An installation in use at d: installed on or before d, not removed by d."""
     return and_(
-        Installation.installed_on <= d,
-        or_(Installation.removed_on.is_(None), Installation.removed_on > d),
+        units.installed_on <= d,
+        or_(units.removed_on.is_(None), units.removed_on > d),
     )
 
 
-def covers(d: date) -> ColumnElement[bool]:
+def covers(d: date, lines: Any = Purchase) -> ColumnElement[bool]:
     """A purchase line whose coverage period contains d (only positive lines ever cover)."""
     return and_(
-        Purchase.quantity > 0,
-        Purchase.coverage_start <= d,
-        Purchase.coverage_end >= d,
+        lines.quantity > 0,
+        lines.coverage_start <= d,
+        lines.coverage_end >= d,
     )
 
 

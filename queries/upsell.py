@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
+    FromClause,
     Select,
     String,
     cast,
@@ -20,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from queries.lines import dated_installations, dated_lines, service_purchases
 from queries.models import Customer, Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Filter, Request
 from queries.results import header, jsonable
@@ -89,6 +91,9 @@ class _Category:
     services: list[int]
     consumables: list[int]
     timeline: bool  # the whole category, on a replica: read its state rows (queries/timeline.py)
+    dated: Any  # purchase lines to filter by date (queries/lines.py)
+    service_lines: Any  # purchase lines to ask about service coverage
+    dated_units: Any  # installations to filter by installation date
 
 
 def core_categories(session: Session) -> list[str]:
@@ -107,6 +112,9 @@ def _category(session: Session, name: str, sku: str | None) -> _Category:
             session, Product.kind == "consumable", Product.for_category == name
         ),
         timeline=sku is None and on_timeline(session),
+        dated=dated_lines(session),
+        service_lines=service_purchases(session),
+        dated_units=dated_installations(session),
     )
 
 
@@ -125,36 +133,41 @@ def _active_units(
             st.c.units > 0,
             *([st.c.customer_id.not_in(without)] if without is not None else []),
         )
+    # Units installed by a date long ago are a small, early part of the date-ordered copy.
+    units = Installation if installed_by is None else cat.dated_units
     return (
-        select(Installation.customer_id.label("cid"), func.count().label("score"))
+        select(units.customer_id.label("cid"), func.count().label("score"))
         .where(
-            active_at(d),
-            *in_products(Installation.product_id, cat.units),
-            *([Installation.customer_id.not_in(without)] if without is not None else []),
-            *([Installation.installed_on <= installed_by] if installed_by is not None else []),
+            active_at(d, units),
+            *in_products(units.product_id, cat.units),
+            *([units.customer_id.not_in(without)] if without is not None else []),
+            *([units.installed_on <= installed_by] if installed_by is not None else []),
         )
-        .group_by(Installation.customer_id)
+        .group_by(units.customer_id)
     )
 
 
 def _service(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    covered = select(Purchase.customer_id).where(
-        *in_products(Purchase.product_id, cat.services), covers(d)
+    lines = cat.service_lines
+    covered = select(lines.customer_id).where(
+        *in_products(lines.product_id, cat.services), covers(d, lines)
     )
     return _active_units(cat, d, without=covered), lambda n: f"{n} active unit(s), no service plan"
 
 
 def _renewal(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    latest = func.max(Purchase.coverage_end)
+    lines = cat.service_lines
+    latest = func.max(lines.coverage_end)
     horizon = d + timedelta(days=RENEWAL_DAYS)
     stmt = (
-        select(Purchase.customer_id.label("cid"), latest.label("ends_on"))
+        select(lines.customer_id.label("cid"), latest.label("ends_on"))
         .where(
-            *in_products(Purchase.product_id, cat.services),
-            Purchase.quantity > 0,
-            Purchase.coverage_end.is_not(None),
+            *in_products(lines.product_id, cat.services),
+            lines.quantity > 0,
+            # Lines ending before d cannot be the latest of a customer who qualifies.
+            lines.coverage_end >= d,
         )
-        .group_by(Purchase.customer_id)
+        .group_by(lines.customer_id)
         .having(latest >= d, latest <= horizon)
     )
     return stmt, lambda n: f"service ends {(d + timedelta(days=n)).isoformat()} (in {n} days)"
@@ -195,14 +208,14 @@ def _not_installed(n: int) -> str:
 def _install_from_timeline(cat: _Category, d: date) -> Select[Any, Any]:
     """The install gap from the state rows at d: units bought by d, less those bought in the
     grace days, less units installed by d."""
-    st = category_state
+    st, lines = category_state, cat.dated
     recent = (
-        select(Purchase.customer_id.label("cid"), func.sum(Purchase.quantity).label("units"))
+        select(lines.customer_id.label("cid"), func.sum(lines.quantity).label("units"))
         .where(
-            *in_products(Purchase.product_id, cat.installable),
-            Window.ending(d, INSTALL_GRACE_DAYS).contains(Purchase.purchased_on),
+            *in_products(lines.product_id, cat.installable),
+            Window.ending(d, INSTALL_GRACE_DAYS).contains(lines.purchased_on),
         )
-        .group_by(Purchase.customer_id)
+        .group_by(lines.customer_id)
         .subquery()
     )
     gap = st.c.bought_qty - func.coalesce(recent.c.units, 0) - st.c.placed
@@ -215,10 +228,11 @@ def _install_from_timeline(cat: _Category, d: date) -> Select[Any, Any]:
 
 
 def _consumables(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    recent = select(Purchase.customer_id).where(
-        *in_products(Purchase.product_id, cat.consumables),
-        Purchase.quantity > 0,
-        Window.ending(d, CONSUMABLE_DAYS).contains(Purchase.purchased_on),
+    lines = cat.dated
+    recent = select(lines.customer_id).where(
+        *in_products(lines.product_id, cat.consumables),
+        lines.quantity > 0,
+        Window.ending(d, CONSUMABLE_DAYS).contains(lines.purchased_on),
     )
     return _active_units(
         cat, d, without=recent
@@ -289,21 +303,22 @@ def rule_candidates(
         return []
     scored, describe = _scored(rule, cats, d, filters)
     found = scored.cte(f"{rule}_candidates")
-    query = select(Customer.customer_ref, Customer.name, found.c.category, found.c.score).join(
-        found, found.c.cid == Customer.id
+    named: FromClause = found
+    if limit is not None:
+        # The limit-th best score: only candidates that good need a name (ties included), and
+        # they are picked before the join, which then names a handful instead of every one.
+        renewal = rule == "renewal"
+        best = found.c.score.asc() if renewal else found.c.score.desc()
+        cutoff = select(found.c.score).order_by(best).limit(1).offset(limit - 1).scalar_subquery()
+        good = found.c.score <= cutoff if renewal else found.c.score >= cutoff
+        named = select(found).where(or_(cutoff.is_(None), good)).subquery()
+    query = select(Customer.customer_ref, Customer.name, named.c.category, named.c.score).join(
+        named, named.c.cid == Customer.id
     )
     if limit is not None:
         # The order of _order within one rule: ends soonest / highest score, then ref, category.
-        renewal = rule == "renewal"
-        best = found.c.score.asc() if renewal else found.c.score.desc()
-        # The limit-th best score: only candidates that good need a name (ties included).
-        cutoff = select(found.c.score).order_by(best).limit(1).offset(limit - 1).scalar_subquery()
-        good = found.c.score <= cutoff if renewal else found.c.score >= cutoff
-        query = (
-            query.where(or_(cutoff.is_(None), good))
-            .order_by(best, Customer.customer_ref, found.c.category)
-            .limit(limit)
-        )
+        best = named.c.score.asc() if rule == "renewal" else named.c.score.desc()
+        query = query.order_by(best, Customer.customer_ref, named.c.category).limit(limit)
     out = []
     for ref, name, category, value in session.execute(query):
         score = (_as_date(value) - d).days if rule == "renewal" else int(value)

@@ -326,3 +326,48 @@ def test_install_and_removal_days_on_both_read_paths(session: Session, ask: Ask)
     assert scores == {"install": [("E", 2), ("C", 1)], "service": [("B", 1)]}
     earlier = ask("upsell printers service", date(2026, 6, 29))["candidates"]
     assert [(c["customer_ref"], c["score"]) for c in earlier] == [("A", 1)]
+
+
+def test_customer_base_window_edges_on_both_read_paths(session: Session, ask: Ask) -> None:
+    # The replica reads revenue as the billed total at D less that at D-365 (state rows).
+    f = Fixture(session)
+    _catalogue(f)
+    for ref, segment in (("A", "business"), ("B", "business"), ("C", "consumer")):
+        f.customer(ref, segment=segment)
+    for ref in ("D", "E", "F"):
+        f.customer(ref, segment="government")
+    f.buy("A", "PRN", "2025-06-30", price=100)  # on D-365: outside the window
+    f.buy("B", "PRN", "2025-07-01", price=200)  # on D-364: inside
+    f.buy("B", "TON", "2026-06-01", price=20)
+    f.buy("C", "PRN", "2026-06-30", 2, price=50)  # on D
+    f.buy("D", "PRN", "2025-01-01", price=300)
+    f.buy("D", "PRN", "2026-03-01", -1, price=300)  # a return keeps D in the base
+    f.buy("E", "PRN", "2026-01-01", -1, price=10)  # only a return: not in the base
+    f.buy("F", "PRN", "2026-07-01", price=1000)  # after D
+    d = date(2026, 6, 30)
+
+    def rows(text: str, day: date) -> list[tuple[str, int, int, float]]:
+        got = ask(text, day)
+        total = ("total", got["customers"], got["active_customers"], got["revenue"])
+        return [total] + [
+            (r["key"], r["customers"], r["active_customers"], r["revenue"])
+            for r in got["breakdown"]["rows"]
+        ]
+
+    assert rows("customers", d) == [
+        ("total", 4, 2, 10.0),
+        ("business", 2, 1, 220.0),
+        ("consumer", 1, 1, 100.0),
+        ("government", 1, 0, -310.0),
+    ]
+    assert rows("customers", date(2026, 6, 29)) == [
+        ("total", 3, 2, 10.0),
+        ("business", 2, 2, 320.0),
+        ("government", 1, 0, -310.0),
+    ]
+    assert rows("customers printers by segment", d) == [
+        ("total", 4, 2, -10.0),
+        ("business", 2, 1, 200.0),
+        ("consumer", 1, 1, 100.0),
+        ("government", 1, 0, -310.0),
+    ]
