@@ -43,9 +43,12 @@ def _check(
     stmt: Select[Any],
 ) -> Check:
     sub = stmt.add_columns(label.label("label")).subquery()
-    count = session.scalar(select(func.count()).select_from(sub)) or 0
-    examples = list(session.scalars(select(sub.c.label).order_by(sub.c.label).limit(EXAMPLES)))
-    return Check(name, int(count), [str(e) for e in examples], description)
+    # One pass for both: the count is taken over every row before the limit applies.
+    found = session.execute(
+        select(sub.c.label, func.count().over()).order_by(sub.c.label).limit(EXAMPLES)
+    ).all()
+    count = found[0][1] if found else 0
+    return Check(name, int(count), [str(label) for label, _ in found], description)
 
 
 def health(session: Session, request: Request) -> HealthReport:
