@@ -38,7 +38,7 @@ PREFIX = "replica-"
 # What a replica file holds; a file written by code of another format is never opened.
 FORMAT = "f3"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
-DEFAULT_REPLICA_MEMORY = "128MB"
+DEFAULT_REPLICA_MEMORY = "96MB"
 SUFFIX = ".duckdb"
 BUILD_MEMORY = "2GB"
 

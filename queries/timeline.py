@@ -53,7 +53,7 @@ def _state(name: str, *keys: Column[str]) -> Table:
         Column("placed", Integer),
         Column("first_pos_on", Date),
         Column("last_pos_on", Date),
-        Column("revenue_cum", Numeric(38, 4)),
+        Column("revenue_cum", Numeric(18, 4)),
         *(Column(dim, String) for dim in CUSTOMER_DIMENSIONS),
     )
 
@@ -124,7 +124,8 @@ WITH events AS (
            CAST(sum(dp) OVER upto AS INTEGER) AS placed,
            min(pos_on) OVER upto AS first_pos_on,
            max(last_on) OVER upto AS last_pos_on,
-           CAST(sum(dr) OVER upto AS DECIMAL(38, 4)) AS revenue_cum
+           -- 18 digits, stored in 64 bits: summed faster than 38 (128 bits), and ample
+           CAST(sum(dr) OVER upto AS DECIMAL(18, 4)) AS revenue_cum
     FROM days
     WINDOW w AS (PARTITION BY cid{part} ORDER BY on_), upto AS (w ROWS UNBOUNDED PRECEDING)
 )
