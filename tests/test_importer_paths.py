@@ -1,7 +1,8 @@
-"""`basebot import`'s two ways in and its first load: same results whichever way a row takes.
+"""`basebot import`'s ways in and its first load: same results whichever way a row takes.
 
 On PostgreSQL, runs of lines that need no cleaning up are handed to COPY as they are and the
-rest goes row by row; tables that are empty are filled with their indexes rebuilt afterwards.
+rest goes row by row; tables that are empty are filled with their indexes rebuilt afterwards,
+straight from the files unless a problem sends the import through the staging tables.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from queries import importer
 from queries.importer import import_folder
-from queries.models import Customer, Product, Purchase
+from queries.models import Customer, Installation, Product, Purchase
 from tests.builders import d
 from tests.test_importer import TABLES, dump, refused, write, write_good_folder
 
@@ -193,38 +195,65 @@ def purchases_in_every_format(folder: Path) -> None:
 
 
 def natural(session: Session) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows without their ids, which differ from one import to the next."""
+    """The rows without their ids, which differ from one import to the next, but with the
+    refs they resolve to."""
     customers = [c for c in Customer.__table__.c if c.name != "id"]
     products = [c for c in Product.__table__.c if c.name != "id"]
     ids = ("id", "customer_id", "product_id")
     purchases = [c for c in Purchase.__table__.c if c.name not in ids]
+    installations = [c for c in Installation.__table__.c if c.name not in ids]
     return {
         "customers": [
             tuple(r) for r in session.execute(select(*customers).order_by(Customer.customer_ref))
         ],
         "products": [tuple(r) for r in session.execute(select(*products).order_by(Product.sku))],
-        "purchases": [
-            tuple(r)
-            for r in session.execute(
-                select(*purchases).order_by(Purchase.order_ref, Purchase.line_no)
-            )
-        ],
+        "purchases": _with_refs(session, Purchase, purchases, Purchase.order_ref, Purchase.line_no),
+        "installations": _with_refs(session, Installation, installations, Installation.serial),
     }
 
 
-def imported_both_ways(
+def _with_refs(session: Session, model: Any, columns: list[Any], *order: Any) -> list[Any]:
+    """The rows' columns with the customer_ref and sku their ids stand for."""
+    stmt = (
+        select(*columns, Customer.customer_ref, Product.sku)
+        .join(Customer, Customer.id == model.customer_id)
+        .join(Product, Product.id == model.product_id)
+        .order_by(*order)
+    )
+    return [tuple(r) for r in session.execute(stmt)]
+
+
+def calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """The files that _Import.<method>, taking a staged file, is called for from now on."""
+    called: list[str] = []
+    original = getattr(importer._Import, method)
+
+    def spy(self: Any, stage: Any, *rest: Any) -> Any:
+        called.append(stage.spec.file)
+        return original(self, stage, *rest)
+
+    monkeypatch.setattr(importer._Import, method, spy)
+    return called
+
+
+def imported_every_way(
     session: Session, folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Any, Any]:
-    """What an import stores as it runs, and when every row goes row by row."""
+) -> list[tuple[Any, Any]]:
+    """What an import stores as it runs, through the staging tables, and row by row."""
     results = []
-    for row_by_row in (False, True):
-        if row_by_row:
+    staged = calls(monkeypatch, "_bulk_insert")
+    for way in ("as it runs", "staged", "row by row"):
+        if way == "staged":
+            monkeypatch.setattr(importer._Import, "_load_direct", lambda self, paths: None)
+        if way == "row by row":
             monkeypatch.setattr(importer, "_simple_header", lambda first: None)
         nested = session.begin_nested()
         report = import_folder(session, folder)
         results.append((report.tables, natural(session)))
         nested.rollback()
-    return results[0], results[1]
+        # On PostgreSQL a good first load goes straight in, staging nothing.
+        assert (staged == []) == (way == "as it runs" and postgres(session))
+    return results
 
 
 @pytest.mark.parametrize("ending", ["\n", "\r\n"])
@@ -240,10 +269,68 @@ def test_tricky_text_is_stored_the_same_either_way(
     # Chunks of about a line: the file goes back and forth between the paths many times.
     monkeypatch.setattr(importer, "_CHUNK", 32)
 
-    first, row_by_row = imported_both_ways(session, tmp_path, monkeypatch)
+    first, staged, row_by_row = imported_every_way(session, tmp_path, monkeypatch)
 
-    assert first == row_by_row
+    assert first == staged == row_by_row
     assert first[0][0].inserted == 300
+
+
+def tricky_refs(folder: Path, ending: str) -> None:
+    """Refs that need quoting or trimming, in columns of every position."""
+    lines = {
+        "customers.csv": ["customer_ref,name", '"C,1",One', '"C""2",Two', "C3,Three", " C4 ,Four"],
+        "products.csv": [
+            "sku,name,category,kind,installable",
+            "P1,Printer,printers,core,yes",
+            '"P,2",Care,services,service,no',
+        ],
+        "purchases.csv": [
+            "sku,order_ref,line_no,customer_ref,quantity,unit_price,purchased_on,"
+            "coverage_start,coverage_end",
+            'P1,O1,1,"C,1",1,10,2024-01-01,,',
+            'P1,O1,2,"C""2",1,10,2024-01-01,,',
+            "P1,O1,3,C3,1,10,2024-01-01,,",
+            "P1,O1,4, C4 ,1,10,2024-01-01,,",
+            '"P,2",O1,5,"C3",1,10,2024-01-01,2024-01-01,2024-12-31',
+            '"P,2",O2,1,C4,1,10,2024-01-01,2024-01-01,2024-12-31',
+        ],
+        "installations.csv": [
+            "customer_ref,sku,serial,installed_on",
+            '"C,1",P1,SN-1,2024-01-02',
+            "C3,P1,SN-2,2024-01-02",
+            '"C""2","P1",SN-3,2024-01-02',
+        ],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in lines.items():
+        (folder / name).write_bytes((ending.join(content) + ending).encode())
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+@pytest.mark.parametrize("chunk", [16, 1 << 18])
+def test_refs_resolve_the_same_every_way(
+    session: Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int,
+    ending: str,
+) -> None:
+    tricky_refs(tmp_path, ending)
+    monkeypatch.setattr(importer, "_CHUNK", chunk)
+
+    first, staged, row_by_row = imported_every_way(session, tmp_path, monkeypatch)
+
+    assert first == staged == row_by_row
+    links = {(r[0], r[1]): r[-2:] for r in first[1]["purchases"]}
+    assert links[("O1", 1)] == ("C,1", "P1")
+    assert links[("O1", 2)] == ('C"2', "P1")
+    assert links[("O1", 4)] == ("C4", "P1")
+    assert links[("O1", 5)] == ("C3", "P,2")
+    assert [r[-2:] for r in first[1]["installations"]] == [
+        ("C,1", "P1"),
+        ("C3", "P1"),
+        ('C"2', "P1"),
+    ]
 
 
 def test_numbers_and_dates_are_stored_the_same_either_way(
@@ -252,9 +339,9 @@ def test_numbers_and_dates_are_stored_the_same_either_way(
     purchases_in_every_format(tmp_path)
     monkeypatch.setattr(importer, "_CHUNK", 100)
 
-    first, row_by_row = imported_both_ways(session, tmp_path, monkeypatch)
+    first, staged, row_by_row = imported_every_way(session, tmp_path, monkeypatch)
 
-    assert first == row_by_row
+    assert first == staged == row_by_row
     stored = {(r[0], r[1]): (r[2], r[3], r[5], r[6]) for r in first[1]["purchases"]}
     assert stored[("O0", 1)] == (1, 10.0, None, None)
     assert stored[("O1", 2)] == (-3, 5.0, d("2024-01-01"), d("2024-12-31"))
@@ -408,16 +495,18 @@ def test_a_first_load_failing_in_its_last_table_undoes_the_tables_before(
     loaded: list[str] = []
 
     def failing(write: Any) -> Any:
-        def wrapper(self: Any, stage: Any) -> Any:
-            if stage.spec.file == "installations.csv":
+        def wrapper(self: Any, first: Any, *rest: Any) -> Any:
+            spec = getattr(first, "spec", first)  # a staged file, or the direct load's spec
+            if spec.file == "installations.csv":
                 if postgres(session):  # as if it failed halfway: its indexes are gone
-                    self._drop_secondary(stage.spec.target)
+                    self._drop_secondary(spec.target)
                 raise RuntimeError("disk full")
-            loaded.append(stage.spec.file)
-            return write(self, stage)
+            loaded.append(spec.file)
+            return write(self, first, *rest)
 
         return wrapper
 
+    monkeypatch.setattr(importer._Import, "_fill", failing(importer._Import._fill))
     monkeypatch.setattr(importer._Import, "_bulk_insert", failing(importer._Import._bulk_insert))
     monkeypatch.setattr(importer._Import, "_upsert", failing(importer._Import._upsert))
 
@@ -500,3 +589,110 @@ def test_unknown_refs_are_refused_into_empty_tables_as_into_full_ones(
     into_full = refused(session, tmp_path)
 
     assert into_empty == into_full == expected
+
+
+def test_a_first_load_leaves_every_key_and_foreign_key_enforced(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_good_folder(tmp_path)
+    staged = calls(monkeypatch, "_bulk_insert")
+
+    import_folder(session, tmp_path)
+
+    # On PostgreSQL a good first load goes straight in, staging nothing.
+    assert staged == ([] if postgres(session) else [*importer.FILES])
+    c1 = session.scalars(select(Customer.id).where(Customer.customer_ref == "C1")).one()
+    printer = session.scalars(select(Product.id).where(Product.sku == "PRN-1")).one()
+    nobody = session.scalar(select(func.max(Customer.id) + 1))
+    line = {"line_no": 9, "quantity": 1, "unit_price": 1, "purchased_on": d("2024-01-01")}
+    for refused_change in (
+        insert(Customer).values(customer_ref="C1", name="Again"),
+        insert(Purchase).values(
+            order_ref="O1", customer_id=c1, product_id=printer, **{**line, "line_no": 1}
+        ),
+        insert(Purchase).values(order_ref="O9", customer_id=nobody, product_id=printer, **line),
+        insert(Installation).values(
+            serial="SN-9", customer_id=c1, product_id=0, installed_on=d("2024-01-01")
+        ),
+        delete(Customer).where(Customer.id == c1),
+    ):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.execute(refused_change)
+    # New rows draw ids past the imported ones.
+    session.execute(insert(Customer).values(customer_ref="C9", name="New"))
+    session.execute(
+        insert(Purchase).values(order_ref="O9", customer_id=c1, product_id=printer, **line)
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (
+            "O1,1,C1,PRN,1,10,2024-01-01,,",
+            "purchases.csv:3: order_ref+line_no: duplicate of line 2: 'O1', 1",
+        ),
+        (
+            "O1,2,C1,SVC,1,10,2024-01-01,2024-12-31,2024-01-01",
+            "purchases.csv:3: coverage_end: '2024-01-01' is before coverage_start '2024-12-31'",
+        ),
+        (
+            "O1,2,C1,SVC,1,10,2024-01-01,,2024-12-31",
+            "purchases.csv:3: coverage_start: required when coverage_end is given",
+        ),
+        (
+            "O1,2,C1,PRN,1,10,2024-01-01,2024-01-01,2024-12-31",
+            "purchases.csv:3: coverage_start: 'PRN' is a core product;"
+            " only service and subscription lines have coverage",
+        ),
+    ],
+)
+def test_a_first_load_refuses_what_only_whole_tables_show(
+    session: Session, tmp_path: Path, line: str, problem: str
+) -> None:
+    before = schema(session)
+    write(tmp_path, "customers.csv", "customer_ref,name\nC1,Acme\n")
+    write(
+        tmp_path,
+        "products.csv",
+        "sku,name,category,kind,installable\nPRN,Printer,printers,core,yes\n"
+        "SVC,Care,services,service,no\n",
+    )
+    header = "order_ref,line_no,customer_ref,sku,quantity,unit_price,purchased_on,"
+    write(
+        tmp_path,
+        "purchases.csv",
+        f"{header}coverage_start,coverage_end\nO1,1,C1,PRN,1,10,2024-01-01,,\n{line}\n",
+    )
+
+    assert refused(session, tmp_path) == [problem]
+    assert empty(session)
+    assert schema(session) == before
+
+
+def test_duplicates_are_found_without_a_unique_index_on_the_key(
+    session: Session, tmp_path: Path
+) -> None:
+    if postgres(session):  # a schema the direct load cannot find duplicates in
+        session.execute(text("ALTER TABLE customers DROP CONSTRAINT uq_customers_customer_ref"))
+    write(tmp_path, "customers.csv", "customer_ref,name\nC1,Acme\nC2,Globex\nC1,Again\n")
+
+    assert refused(session, tmp_path) == [
+        "customers.csv:4: customer_ref: duplicate of line 2: 'C1'"
+    ]
+    assert empty(session)
+
+
+def test_a_first_load_with_more_refs_than_it_keeps_in_memory_is_staged(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_good_folder(tmp_path)
+    monkeypatch.setattr(importer, "_DIRECT_MAX_REFS", 2)  # the folder has 3 customers
+    staged = calls(monkeypatch, "_bulk_insert")
+
+    report = import_folder(session, tmp_path)
+
+    assert staged == [*importer.FILES]
+    assert [c.inserted for c in report.tables] == [3, 3, 4, 2]
+    monkeypatch.undo()
+    assert import_folder(session, tmp_path).changed == 0
