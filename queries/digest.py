@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -15,6 +15,7 @@ from queries.models import Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Request
 from queries.results import header, jsonable
 from queries.scope import covers, customer_filter, in_products, money, target_product_ids
+from queries.timeline import state_of
 from queries.upsell import Candidate, upsell
 
 DIGEST_TOP = 5
@@ -69,28 +70,7 @@ def digest(session: Session, request: Request) -> Digest:
     d = request.as_of
     day = d - timedelta(days=1)
     ids = target_product_ids(session, request.target)
-    products = in_products(Purchase.product_id, ids)
-    units = in_products(Installation.product_id, ids)
-    buyers = customer_filter(Purchase.customer_id, request.filters)
-
-    # First purchase that day: a purchase that day and none before it (only that day's
-    # buyers are looked up, not every customer's first purchase).
-    earlier = aliased(Purchase)
-    bought_before = (
-        select(earlier.id)
-        .where(
-            earlier.customer_id == Purchase.customer_id,
-            earlier.quantity > 0,
-            earlier.purchased_on < day,
-            *in_products(earlier.product_id, ids),
-        )
-        .exists()
-    )
-    new_customers = session.scalar(
-        select(func.count(func.distinct(Purchase.customer_id))).where(
-            Purchase.purchased_on == day, Purchase.quantity > 0, *products, *buyers, ~bought_before
-        )
-    )
+    new_customers = _first_bought_on(session, day, request, ids)
     dated = dated_lines(session)
     lines, revenue = session.execute(
         select(func.count(), func.sum(dated.quantity * dated.unit_price)).where(
@@ -105,7 +85,7 @@ def digest(session: Session, request: Request) -> Digest:
             func.count().filter(Installation.removed_on == day),
         ).where(
             or_(Installation.installed_on == day, Installation.removed_on == day),
-            *units,
+            *in_products(Installation.product_id, ids),
             *customer_filter(Installation.customer_id, request.filters),
         )
     ).one()
@@ -131,7 +111,7 @@ def digest(session: Session, request: Request) -> Digest:
     return Digest(
         request=request,
         day=day.isoformat(),
-        new_customers=int(new_customers or 0),
+        new_customers=new_customers,
         purchase_lines=int(lines),
         revenue=money(revenue),
         units_installed=int(installed_that_day),
@@ -143,3 +123,46 @@ def digest(session: Session, request: Request) -> Digest:
         ending_service=int(ending or 0),
         upsell={rule: candidates[rule] for rule in UPSELL_RULES},
     )
+
+
+def _first_bought_on(session: Session, day: date, request: Request, ids: list[int] | None) -> int:
+    """Customers whose first positive purchase line (of the target) is dated `day`."""
+    state = state_of(session, request.target)
+    if state is not None:
+        # That day's state row holds it, and begins that day: a few blocks of a table in
+        # date order.
+        table, where = state
+        return int(
+            session.scalar(
+                select(func.count()).where(
+                    *where,
+                    table.c.from_on == day,
+                    table.c.first_pos_on == day,
+                    *customer_filter(table.c.customer_id, request.filters),
+                )
+            )
+            or 0
+        )
+    # A purchase that day and none before it (only that day's buyers are looked up, not
+    # every customer's first purchase).
+    earlier = aliased(Purchase)
+    bought_before = (
+        select(earlier.id)
+        .where(
+            earlier.customer_id == Purchase.customer_id,
+            earlier.quantity > 0,
+            earlier.purchased_on < day,
+            *in_products(earlier.product_id, ids),
+        )
+        .exists()
+    )
+    found = session.scalar(
+        select(func.count(func.distinct(Purchase.customer_id))).where(
+            Purchase.purchased_on == day,
+            Purchase.quantity > 0,
+            *in_products(Purchase.product_id, ids),
+            *customer_filter(Purchase.customer_id, request.filters),
+            ~bought_before,
+        )
+    )
+    return int(found or 0)

@@ -131,6 +131,27 @@ def test_digest_figures_for_the_day_before(session: Session, ask: Ask) -> None:
     assert reply["upsell"]["install"] == []
 
 
+def test_digest_new_customers_per_target(session: Session, ask: Ask) -> None:
+    # New that day: first positive line of the target (the replica reads the state rows).
+    f = Fixture(session)
+    _catalogue(f)
+    f.customer("A", region="EMEA")
+    for ref in ("B", "C", "E", "F"):
+        f.customer(ref)
+    f.buy("A", "PRN", "2026-03-09")  # first purchase ever
+    f.buy("B", "TON", "2025-12-01")
+    f.buy("B", "PRN", "2026-03-09")  # new to printers only
+    f.buy("C", "PRN", "2025-01-01")
+    f.buy("C", "PRN", "2026-03-09")  # bought before
+    f.buy("E", "PRN", "2026-03-09", -1)  # a return only
+    f.buy("F", "TON", "2026-03-09")  # new, to toner
+    d = date(2026, 3, 10)
+    texts = ("digest", "digest printers", "digest toner", "digest in EMEA")
+    got = {text: ask(text, d)["new_customers"] for text in texts}
+    assert got == {"digest": 2, "digest printers": 2, "digest toner": 1, "digest in EMEA": 1}
+    assert ask("digest", date(2026, 3, 11))["new_customers"] == 0
+
+
 def test_digest_of_a_quiet_day(session: Session, ask: Ask) -> None:
     _digest_world(Fixture(session))
     reply = ask("digest", date(2026, 3, 20))
