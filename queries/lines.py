@@ -17,14 +17,11 @@ from typing import Any
 from sqlalchemy import Column, Date, Integer, MetaData, Numeric, Table
 from sqlalchemy.orm import Session, aliased
 
-from queries.models import Installation, Purchase
+from queries.models import Base, Installation, Purchase
 from queries.vocabulary import frozen
 
 _metadata = MetaData()
 
-_BY_DAY = ("customer_id", "product_id", "quantity", "unit_price", "purchased_on")
-_SERVICE = ("customer_id", "product_id", "quantity", "coverage_start", "coverage_end")
-_UNITS = ("customer_id", "product_id", "installed_on", "removed_on")
 _TYPES: dict[str, Any] = {
     "customer_id": Integer,
     "product_id": Integer,
@@ -37,39 +34,55 @@ _TYPES: dict[str, Any] = {
     "removed_on": Date,
 }
 
-lines_by_day = Table("lines_by_day", _metadata, *(Column(name, _TYPES[name]) for name in _BY_DAY))
-service_lines = Table(
-    "service_lines", _metadata, *(Column(name, _TYPES[name]) for name in _SERVICE)
+
+def _copy(
+    model: type[Base], name: str, columns: tuple[str, ...], rows: str, order: str
+) -> tuple[Any, str]:
+    """A copy of some of `model`'s columns: `model` read from the copy, and its build."""
+    table = Table(name, _metadata, *(Column(column, _TYPES[column]) for column in columns))
+    chosen = ", ".join(f"src.{column}" for column in columns)
+    build = f"CREATE TABLE {name} AS SELECT {chosen} FROM {rows} ORDER BY {order}"  # noqa: S608
+    return aliased(model, table, adapt_on_names=True), build
+
+
+_by_day, _by_day_build = _copy(
+    Purchase,
+    "lines_by_day",
+    ("customer_id", "product_id", "quantity", "unit_price", "purchased_on"),
+    "purchases src",
+    "src.purchased_on",
 )
-installations_by_day = Table(
-    "installations_by_day", _metadata, *(Column(name, _TYPES[name]) for name in _UNITS)
+_service, _service_build = _copy(
+    Purchase,
+    "service_lines",
+    ("customer_id", "product_id", "quantity", "coverage_start", "coverage_end"),
+    "purchases src JOIN products pr ON pr.id = src.product_id"
+    " WHERE pr.kind = 'service' AND src.quantity > 0",
+    "src.coverage_end",
+)
+_units_by_day, _units_build = _copy(
+    Installation,
+    "installations_by_day",
+    ("customer_id", "product_id", "installed_on", "removed_on"),
+    "installations src",
+    "src.installed_on",
 )
 
-BUILDS = (
-    f"CREATE TABLE lines_by_day AS SELECT {', '.join(_BY_DAY)} FROM purchases"  # noqa: S608
-    " ORDER BY purchased_on",
-    f"CREATE TABLE service_lines AS SELECT {', '.join(f'p.{c}' for c in _SERVICE)}"  # noqa: S608
-    " FROM purchases p JOIN products pr ON pr.id = p.product_id"
-    " WHERE pr.kind = 'service' AND p.quantity > 0 ORDER BY p.coverage_end",
-    f"CREATE TABLE installations_by_day AS SELECT {', '.join(_UNITS)}"  # noqa: S608
-    " FROM installations ORDER BY installed_on",
-)
+BUILDS = (_by_day_build, _service_build, _units_build)
 
 
 def dated_lines(session: Session) -> Any:
     """Purchase lines to filter by purchase date: the date-ordered copy on a replica."""
-    return aliased(Purchase, lines_by_day, adapt_on_names=True) if frozen(session) else Purchase
+    return _by_day if frozen(session) else Purchase
 
 
 def service_purchases(session: Session) -> Any:
     """Lines to ask about service coverage: on a replica, only the positive lines of service
     products, in order of coverage end (a line of another kind or quantity is never found
     there, so the caller's own conditions must already exclude them)."""
-    return aliased(Purchase, service_lines, adapt_on_names=True) if frozen(session) else Purchase
+    return _service if frozen(session) else Purchase
 
 
 def dated_installations(session: Session) -> Any:
     """Installations to filter by installation date: the date-ordered copy on a replica."""
-    if frozen(session):
-        return aliased(Installation, installations_by_day, adapt_on_names=True)
-    return Installation
+    return _units_by_day if frozen(session) else Installation

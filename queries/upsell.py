@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     FromClause,
     Select,
@@ -303,22 +304,27 @@ def rule_candidates(
         return []
     scored, describe = _scored(rule, cats, d, filters)
     found = scored.cte(f"{rule}_candidates")
+    renewal = rule == "renewal"
+
+    def best(score: ColumnElement[Any]) -> ColumnElement[Any]:
+        # The order of _order within one rule: ends soonest / highest score first.
+        return score.asc() if renewal else score.desc()
+
     named: FromClause = found
     if limit is not None:
         # The limit-th best score: only candidates that good need a name (ties included), and
         # they are picked before the join, which then names a handful instead of every one.
-        renewal = rule == "renewal"
-        best = found.c.score.asc() if renewal else found.c.score.desc()
-        cutoff = select(found.c.score).order_by(best).limit(1).offset(limit - 1).scalar_subquery()
-        good = found.c.score <= cutoff if renewal else found.c.score >= cutoff
-        named = select(found).where(or_(cutoff.is_(None), good)).subquery()
+        cutoff = select(found.c.score).order_by(best(found.c.score)).limit(1).offset(limit - 1)
+        edge = cutoff.scalar_subquery()
+        good = found.c.score <= edge if renewal else found.c.score >= edge
+        named = select(found).where(or_(edge.is_(None), good)).subquery()
     query = select(Customer.customer_ref, Customer.name, named.c.category, named.c.score).join(
         named, named.c.cid == Customer.id
     )
     if limit is not None:
-        # The order of _order within one rule: ends soonest / highest score, then ref, category.
-        best = named.c.score.asc() if rule == "renewal" else named.c.score.desc()
-        query = query.order_by(best, Customer.customer_ref, named.c.category).limit(limit)
+        # Then by ref and category, as _order.
+        query = query.order_by(best(named.c.score), Customer.customer_ref, named.c.category)
+        query = query.limit(limit)
     out = []
     for ref, name, category, value in session.execute(query):
         score = (_as_date(value) - d).days if rule == "renewal" else int(value)
