@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from queries.freshness import bump_data_version
+from queries.capture import bulk_load
 from queries.models import Base, Customer, Installation, Product, Purchase
 
 __all__ = ["PRODUCTS", "DemoSummary", "ProductSpec", "seed_demo"]
@@ -861,15 +861,17 @@ def seed_demo(
                 f"The {model.__tablename__} table already has rows; "
                 "demo data only goes into an empty database."
             )
-    _insert(session, "products", [{"id": i, **asdict(s)} for i, s in enumerate(PRODUCTS, start=1)])
-    company = _Company(customers, seed, today)
-    for cid in range(1, customers + 1):
-        company.customer(cid)
-        if len(company.purchases) + len(company.installations) >= CHUNK_ROWS:
-            _flush(session, company)
-    _flush(session, company)
-    _continue_sequences(session)
-    bump_data_version(session)
+    with bulk_load(session):
+        _insert(
+            session, "products", [{"id": i, **asdict(s)} for i, s in enumerate(PRODUCTS, start=1)]
+        )
+        company = _Company(customers, seed, today)
+        for cid in range(1, customers + 1):
+            company.customer(cid)
+            if len(company.purchases) + len(company.installations) >= CHUNK_ROWS:
+                _flush(session, company)
+        _flush(session, company)
+        _continue_sequences(session)
     return DemoSummary(
         customers=customers,
         products=len(PRODUCTS),

@@ -3,18 +3,69 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
-from queries.models import DataVersion
+from queries.models import DataChange, DataVersion
 
 
-def bump_data_version(session: Session) -> None:
-    """Mark the data as changed; it takes effect when the caller's transaction commits."""
-    session.execute(update(DataVersion).where(DataVersion.id == 1).values(version=uuid.uuid4().hex))
+@dataclass(frozen=True, order=True)
+class DataState:
+    """A lineage (`version`) and the number of changes logged in it (`seq`)."""
+
+    version: str
+    seq: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.version}-{self.seq}"
+
+
+def renew_epoch(session: Session) -> None:
+    """Start a new lineage: every replica is rebuilt (takes effect when the caller commits)."""
+    session.execute(
+        update(DataVersion)
+        .where(DataVersion.id == 1)
+        .values(version=uuid.uuid4().hex, seq=DataVersion.seq + 1)
+    )
+
+
+def data_state(conn: Connection | Session) -> DataState | None:
+    """The current state; None for a database whose schema predates it."""
+    row = conn.execute(
+        select(DataVersion.version, DataVersion.seq).where(DataVersion.id == 1)
+    ).first()
+    return None if row is None else DataState(row.version, row.seq)
 
 
 def data_version(conn: Connection | Session) -> str | None:
-    """The current version; None for a database whose schema predates it."""
-    return conn.scalar(select(DataVersion.version).where(DataVersion.id == 1))
+    state = data_state(conn)
+    return None if state is None else state.name
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the changes after `since` up to `until` touched, as logged (queries/capture.py)."""
+
+    since: int
+    until: int
+    customers: frozenset[int]
+    products: frozenset[int]
+    complete: bool  # every number in (since, until] is there: nothing was pruned or lost
+
+
+def changes_between(conn: Connection | Session, since: int, until: int) -> Changes:
+    rows = conn.execute(
+        select(DataChange.seq, DataChange.customer_id, DataChange.product_id).where(
+            DataChange.seq > since, DataChange.seq <= until
+        )
+    ).all()
+    return Changes(
+        since=since,
+        until=until,
+        customers=frozenset(r.customer_id for r in rows if r.customer_id is not None),
+        products=frozenset(r.product_id for r in rows if r.product_id is not None),
+        complete=len({r.seq for r in rows}) == until - since,
+    )

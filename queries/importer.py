@@ -26,7 +26,7 @@ import itertools
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -66,7 +66,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FromClause, Select
 from sqlalchemy.types import TypeEngine
 
-from queries.freshness import bump_data_version
+from queries.capture import bulk_load
 from queries.models import Base, Customer, Installation, Money, Product, Purchase
 
 KINDS = ("core", "accessory", "consumable", "service", "subscription")
@@ -150,6 +150,11 @@ class ImportReport:
         return "\n".join(lines)
 
 
+# Files larger than this in all are loaded as a bulk change: the read replicas are rebuilt
+# instead of applying millions of logged changes one customer at a time (queries/capture.py).
+BULK_BYTES = 4_000_000
+
+
 def import_folder(session: Session, folder: Path) -> ImportReport:
     """Upsert the CSV files of `folder` by natural key; raise ImportFailed if anything is wrong.
 
@@ -157,11 +162,15 @@ def import_folder(session: Session, folder: Path) -> ImportReport:
     own pending work as they were. The session is neither committed nor closed.
     """
     paths, ignored = _find_files(folder)
+    bulk = sum(path.stat().st_size for path in paths.values()) > BULK_BYTES
     with session.begin_nested():
         connection = session.connection()
-        with _roomy_sqlite_cache(connection), _roomy_postgres_memory(connection):
+        with (
+            bulk_load(session) if bulk else nullcontext(),
+            _roomy_sqlite_cache(connection),
+            _roomy_postgres_memory(connection),
+        ):
             tables = _Import(connection).run(paths)
-        bump_data_version(session)
     # Core wrote behind the ORM's back: objects the caller already loaded may be stale.
     session.expire_all()
     return ImportReport(tables=tables, ignored=ignored)

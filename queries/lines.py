@@ -12,12 +12,14 @@ window touches. Each has the columns it copies under the same names: a query tak
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Date, Integer, MetaData, Numeric, Table
 from sqlalchemy.orm import Session, aliased
 
 from queries.models import Base, Installation, Purchase
+from queries.timeline import RAW
 from queries.vocabulary import frozen
 
 _metadata = MetaData()
@@ -35,13 +37,25 @@ _TYPES: dict[str, Any] = {
 }
 
 
+# name -> (select of its rows from the raw tables named in `tables`, its sort order)
+COPIES: dict[str, tuple[Callable[[Mapping[str, str]], str], str]] = {}
+
+
 def _copy(
     model: type[Base], name: str, columns: tuple[str, ...], rows: str, order: str
 ) -> tuple[Any, str]:
-    """A copy of some of `model`'s columns: `model` read from the copy, and its build."""
+    """A copy of some of `model`'s columns: `model` read from the copy, and its build.
+
+    `rows` names its raw tables as `{purchases}`, `{products}`, `{installations}`.
+    """
     table = Table(name, _metadata, *(Column(column, _TYPES[column]) for column in columns))
     chosen = ", ".join(f"src.{column}" for column in columns)
-    build = f"CREATE TABLE {name} AS SELECT {chosen} FROM {rows} ORDER BY {order}"  # noqa: S608
+
+    def select(tables: Mapping[str, str]) -> str:
+        return f"SELECT {chosen} FROM {rows.format_map(tables)}"  # noqa: S608
+
+    COPIES[name] = (select, order)
+    build = f"CREATE TABLE {name} AS {select(RAW)} ORDER BY {order}"
     return aliased(model, table, adapt_on_names=True), build
 
 
@@ -49,14 +63,14 @@ _by_day, _by_day_build = _copy(
     Purchase,
     "lines_by_day",
     ("customer_id", "product_id", "quantity", "unit_price", "purchased_on"),
-    "purchases src",
+    "{purchases} src",
     "src.purchased_on",
 )
 _service, _service_build = _copy(
     Purchase,
     "service_lines",
     ("customer_id", "product_id", "quantity", "coverage_start", "coverage_end"),
-    "purchases src JOIN products pr ON pr.id = src.product_id"
+    "{purchases} src JOIN {products} pr ON pr.id = src.product_id"
     " WHERE pr.kind = 'service' AND src.quantity > 0",
     "src.coverage_end",
 )
@@ -64,7 +78,7 @@ _units_by_day, _units_build = _copy(
     Installation,
     "installations_by_day",
     ("customer_id", "product_id", "installed_on", "removed_on"),
-    "installations src",
+    "{installations} src",
     "src.installed_on",
 )
 

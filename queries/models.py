@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -180,15 +181,25 @@ class AuditEntry(Base):
 
 
 class DataVersion(Base):
-    """One row whose `version` is renewed on every committed change to the four data tables.
+    """Which state of the four data tables the database holds (queries/capture.py).
 
-    A random token, not a counter, so that a database dropped and built again never repeats
-    an earlier version. The read replica (queries/replica.py) is valid for exactly one
-    version. `basebot import` and `basebot seed` renew it; on PostgreSQL statement triggers
-    renew it for any other writer too.
+    `version` is a random token naming a lineage of states: renewed only when a change is too
+    large to describe in `data_changes` (a bulk load, TRUNCATE), so a database dropped and
+    built again never repeats an earlier one. `seq` numbers the changes logged since.
     """
 
     __tablename__ = "data_version"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[str] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class DataChange(Base):
+    """One customer (or product) that the committed change number `seq` touched."""
+
+    __tablename__ = "data_changes"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    product_id: Mapped[int | None] = mapped_column(Integer)

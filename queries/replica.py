@@ -1,11 +1,11 @@
 """The read replica: a columnar copy (DuckDB) of the four data tables, for fast answers.
 
 Every predefined query is plain SQLAlchemy Core, so the same statements run on the primary
-database or on the replica; the replica only changes how fast they run. A replica is a file
-`replica-<data version>.duckdb`: it holds exactly the rows of that version and is used only
-while the primary still reports that version (queries/freshness.py). Until a fresh one is
-built, answers come from the primary, so a stale replica can slow an answer but never
-change it.
+database or on the replica; the replica only changes how fast they run. A replica file
+`replica-<version>-<seq>.f4.duckdb` holds exactly the rows of that data state
+(queries/freshness.py); each process keeps it current with the changes logged since
+(queries/capture.py, queries/overlay.py) and answers from it only once it has applied every
+change committed before the question. A replica can make an answer slower, never different.
 """
 
 from __future__ import annotations
@@ -15,28 +15,34 @@ import fcntl
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, delete, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queries import lines, timeline
-from queries.freshness import data_version
+from queries.freshness import DataState, changes_between, data_state
+from queries.models import DataChange
+from queries.overlay import Overlay, TooLarge
+from queries.request import DIRECT, GENERATION, OFFLINE, READ_FROM, Source
 from queries.vocabulary import FROZEN
 
 log = logging.getLogger(__name__)
 
 PREFIX = "replica-"
 # What a replica file holds; a file written by code of another format is never opened.
-FORMAT = "f3"
+FORMAT = "f4"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
 DEFAULT_REPLICA_MEMORY = "96MB"
 SUFFIX = ".duckdb"
@@ -116,8 +122,50 @@ class ReplicaConfig:
     threads: int = 2
 
 
-def replica_path(folder: Path, version: str) -> Path:
-    return folder / f"{PREFIX}{version}.{FORMAT}{SUFFIX}"
+# The changes a process applies before answering; more, and the answer comes from the
+# database while a new file is built. Logged changes are kept well beyond that for other
+# processes and machines that are behind, then pruned by the next build.
+SYNC_CHANGES = 5_000
+KEEP_CHANGES = 200_000
+# Customers an overlay holds before a new file is built to replace it (it answers meanwhile).
+CONSOLIDATE_AT = 20_000
+_NAME = re.compile(rf"^{PREFIX}([0-9a-f]+)-(\d+)\.{FORMAT}{re.escape(SUFFIX)}$")
+_LEFTOVER = re.compile(rf"^{PREFIX}.*\.(\d+)\.(partial|partial\.wal|csv)$")
+
+
+def replica_path(folder: Path, state: DataState) -> Path:
+    return folder / f"{PREFIX}{state.version}-{state.seq}.{FORMAT}{SUFFIX}"
+
+
+def newest_file(folder: Path, version: str, *, upto: int) -> tuple[DataState, Path] | None:
+    """The newest replica file of lineage `version` built at or before change `upto`."""
+    found: list[tuple[DataState, Path]] = []
+    for path in folder.glob(f"{PREFIX}{version}-*{SUFFIX}"):
+        match = _NAME.match(path.name)
+        if match and match[1] == version and int(match[2]) <= upto:
+            found.append((DataState(version, int(match[2])), path))
+    return max(found, default=None)
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Half-written files of builds whose process is gone (killed, or the machine stopped)."""
+    removed = []
+    for path in folder.glob(f"{PREFIX}*"):
+        match = _LEFTOVER.match(path.name)
+        if match and not _alive(int(match[1])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class BuildCancelled(Exception):
@@ -160,22 +208,22 @@ class Cancel:
 
 def build_replica(
     conn: Connection, config: ReplicaConfig, *, cancel: Cancel | None = None
-) -> tuple[str, Path]:
-    """Copy the four tables as `conn` sees them into a new replica file; (version, path).
+) -> tuple[DataState, Path]:
+    """Copy the four tables as `conn` sees them into a new replica file; (state, path).
 
     The caller gives a connection whose reads form one snapshot (a REPEATABLE READ
-    transaction on PostgreSQL, one open transaction on SQLite), so the rows and the version
-    belong together. An existing file for that version is reused.
+    transaction on PostgreSQL, one open transaction on SQLite), so the rows and the state
+    belong together. An existing file for that state is reused.
     """
-    version = data_version(conn)
-    if version is None:
+    state = data_state(conn)
+    if state is None:
         raise RuntimeError("the database has no data_version row: run `basebot init-db`")
     # A full copy of the data (contact fields included): for this user's eyes only.
     config.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = replica_path(config.folder, version)
+    path = replica_path(config.folder, state)
     with _lock(config.folder):
         if path.exists():
-            return version, path
+            return state, path
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
         try:
@@ -185,13 +233,22 @@ def build_replica(
         finally:
             partial.unlink(missing_ok=True)
             partial.with_suffix(".csv").unlink(missing_ok=True)
-    return version, path
+    return state, path
+
+
+def prune_changes(factory: sessionmaker[Session], upto: int) -> None:
+    """Forget logged changes far behind `upto`; a replica that still needed them is rebuilt."""
+    try:
+        with factory() as session, session.begin():
+            session.execute(delete(DataChange).where(DataChange.seq <= upto - KEEP_CHANGES))
+    except SQLAlchemyError as exc:  # e.g. a read-only serving user: the log just grows
+        log.warning("old logged changes could not be pruned: %s", type(exc).__name__)
 
 
 def build_elsewhere(
     database_url: str, config: ReplicaConfig, *, cancel: Cancel | None = None
-) -> tuple[str, Path]:
-    """`build_replica` in a process of its own (`python -m queries.replica`); (version, path).
+) -> tuple[DataState, Path]:
+    """`build_replica` in a process of its own (`python -m queries.replica`); (state, path).
 
     The build reads every row once and needs DuckDB's working memory for sorting them: done
     in the serving process, that memory would stay its peak for good. The URL goes to the
@@ -220,7 +277,7 @@ def build_elsewhere(
     if child.returncode != 0:
         raise RuntimeError(f"the replica build failed (exit {child.returncode}; see its log)")
     done = json.loads(out)
-    return done["version"], Path(done["path"])
+    return DataState(done["version"], done["seq"]), Path(done["path"])
 
 
 def _shared_url(factory: sessionmaker[Session]) -> str | None:
@@ -246,11 +303,13 @@ def _build_from_stdin() -> None:
     )
     engine = make_engine(job["database_url"])
     try:
-        with snapshot(make_sessionmaker(engine)) as conn:
-            version, path = build_replica(conn, config)
+        factory = make_sessionmaker(engine)
+        with snapshot(factory) as conn:
+            state, path = build_replica(conn, config)
+        prune_changes(factory, state.seq)
     finally:
         engine.dispose()
-    print(json.dumps({"version": version, "path": str(path)}))
+    print(json.dumps({"version": state.version, "seq": state.seq, "path": str(path)}))
 
 
 @contextmanager
@@ -366,14 +425,20 @@ def open_replica(path: Path, config: ReplicaConfig) -> Engine:
     )
 
 
-class ReadPath:
-    """Where answers are read: the replica when it is at the primary's version, else the primary.
+class Gap(Exception):
+    """The logged changes do not lead from the replica's state to the database's."""
 
-    Each `session()` checks the primary's version (one indexed single-row read). When the
-    replica is behind, the answer comes from the primary and a background thread builds the
-    replica for the new version (or opens one another process built). Builds run in a
-    separate process (`build_elsewhere`) on the primary engine's URL; only an in-memory
-    database, which no other process can open, is copied in this one.
+
+class ReadPath:
+    """Where answers are read: the replica, once it has applied every change committed before
+    the question; else the primary.
+
+    Each `session()` reads the primary's data state (one indexed single-row read). A replica
+    a few changes behind applies them first (queries/overlay.py); one further behind, or of
+    another lineage, answers nothing until a background thread has built a new file (in a
+    process of its own, `build_elsewhere`) or opened one another process built. While the
+    primary cannot be reached at all, the replica answers with the state it last knew, and
+    says so.
     """
 
     def __init__(
@@ -386,70 +451,139 @@ class ReadPath:
         self.primary = primary
         self.config = config
         self.build = build
-        self._lock = threading.Lock()
-        self._current: tuple[str, sessionmaker[Session], Engine] | None = None
+        self._lock = threading.Lock()  # guards _live and _builder
+        self._switching = threading.Lock()  # one thread opens a file at a time
+        self._live: Overlay | None = None
         self._builder: threading.Thread | None = None
         self._cancel = Cancel()
+        if config is not None and config.folder.is_dir():
+            for path in remove_leftovers(config.folder):
+                log.info("removed %s, left by a build that did not finish", path.name)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session to read from; the caller must not write through it."""
-        replica = self._replica_for(self._primary_version())
-        with (replica or self.primary)() as session:
+        try:
+            head = self._head()
+        except OperationalError:
+            live = self._live
+            if live is None:
+                raise
+            log.warning("the database cannot be reached: answering from the read replica")
+            with self._session_on(live, Source(OFFLINE, live.checked_at)) as session:
+                yield session
+            return
+        live = self._current_for(head)
+        if live is not None:
+            with self._session_on(live, None) as session:
+                yield session
+            return
+        with self.primary() as session:
+            if self.config is not None:
+                session.info[READ_FROM] = Source(DIRECT)
             yield session
 
     def start(self) -> None:
-        """Start building the replica in the background if it is behind (e.g. at start-up)."""
-        self._replica_for(self._primary_version())
+        """Open or start building the replica (e.g. at start-up)."""
+        self._current_for(self._head())
 
     def on_replica(self) -> bool:
         """Whether the next read would be answered from a replica (for reports and tests)."""
-        return self._replica_for(self._primary_version(), start=False) is not None
+        live, head = self._live, self._head()
+        return live is not None and head is not None and _within(live.state, head)
 
-    def _primary_version(self) -> str | None:
+    def _head(self) -> DataState | None:
         if self.config is None:
             return None
         with self.primary() as session:
-            return data_version(session)
+            return data_state(session)
 
-    def _replica_for(
-        self, version: str | None, *, start: bool = True
-    ) -> sessionmaker[Session] | None:
-        if self.config is None or version is None:
+    @contextmanager
+    def _session_on(self, live: Overlay, source: Source | None) -> Iterator[Session]:
+        session = Session(live.engine)
+        try:
+            with live.lock:  # the snapshot and the vocabulary's generation belong together
+                session.execute(text("SELECT count(*) FROM ov_batch"))
+                session.info[GENERATION] = live.generation
+            if source is not None:
+                session.info[READ_FROM] = source
+            yield session
+        finally:
+            session.close()
+
+    def _current_for(self, head: DataState | None) -> Overlay | None:
+        if self.config is None or head is None:
             return None
-        with self._lock:
-            if self._current and self._current[0] == version:
-                return self._current[1]
-        path = replica_path(self.config.folder, version)
-        if path.exists():
-            try:
-                return self._switch(version, path)
-            except Exception:  # a damaged file: answer from the database, build it again
-                log.exception("the read replica %s could not be opened", path.name)
-                path.unlink(missing_ok=True)
-        if start and self.build:
-            self._start_build()
-        return None
+        live = self._live
+        if live is None or not _within(live.state, head):
+            live = self._open_file(head)
+            if live is None:
+                if self.build:
+                    self._start_build()
+                return None
+        if live.state.seq < head.seq and not self._catch_up(live, head):
+            return None
+        live.checked_at = datetime.now(UTC)
+        return live
 
-    def _switch(self, version: str, path: Path) -> sessionmaker[Session]:
+    def _open_file(self, head: DataState) -> Overlay | None:
+        """The newest file this lineage has, if few enough changes lead from it to `head`."""
+        assert self.config is not None
+        with self._switching:
+            live = self._live
+            if live is not None and _within(live.state, head):
+                return live  # another thread opened it meanwhile
+            found = newest_file(self.config.folder, head.version, upto=head.seq)
+            if found is None or not _within(found[0], head):
+                return None
+            try:
+                opened = self._overlay(*found)
+            except Exception:  # a damaged file: answer from the database, build it again
+                log.exception("the read replica %s could not be opened", found[1].name)
+                found[1].unlink(missing_ok=True)
+                return None
+            self._install(opened)
+            return opened
+
+    def _overlay(self, state: DataState, path: Path) -> Overlay:
+        assert self.config is not None
+        columns = {t: tuple(name for name, _ in cols) for t, (cols, _) in _TABLES.items()}
+        return Overlay(path, state, _duckdb_config(self.config, path.parent), columns)
+
+    def _install(self, live: Overlay) -> None:
         assert self.config is not None
         with self._lock:
-            if self._current and self._current[0] == version:
-                return self._current[1]
-            engine = open_replica(path, self.config)
-            try:  # fail here, not in an answer, if the file is bad
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("SELECT count(*) FROM products").all()
-            except Exception:
-                engine.dispose()
-                raise
-            factory = sessionmaker(engine, expire_on_commit=False)
-            old, self._current = self._current, (version, factory, engine)
-        if old:
-            old[2].dispose()
-        # Older versions are of no use to anyone (a process still reading one keeps it open).
-        _remove_others(self.config.folder, keep=path)
-        return factory
+            old, self._live = self._live, live
+        if old is not None and old is not live:
+            old.close()
+        # Older files are of no use to this process (another still reading one keeps it open).
+        _remove_others(self.config.folder, keep=live.path)
+
+    def _catch_up(self, live: Overlay, head: DataState, *, limit: int = SYNC_CHANGES) -> bool:
+        """Apply the changes up to `head` at least; False (and a new build) when they cannot
+        be applied in place."""
+        with live.lock:
+            if live.state.seq >= head.seq:
+                return True
+            try:
+                with snapshot(self.primary) as conn:
+                    target = data_state(conn)
+                    if target is None or target.version != live.state.version:
+                        raise Gap("the data took on a new version")
+                    if target.seq < live.state.seq:
+                        raise Gap("the database went back to an earlier state")
+                    changes = changes_between(conn, live.state.seq, target.seq)
+                    if not changes.complete:
+                        raise Gap("logged changes are missing")
+                    live.apply(conn, target, changes, limit=limit)
+            except (Gap, TooLarge) as exc:
+                log.info("the read replica cannot follow (%s): building a new one", exc)
+                if self.build:
+                    self._start_build()
+                return False
+        if live.masked > CONSOLIDATE_AT and self.build:
+            self._start_build()
+        return True
 
     def _start_build(self) -> None:
         with self._lock:
@@ -465,23 +599,30 @@ class ReadPath:
 
     def _build(self) -> None:
         try:
-            version, path = self._built(self._cancel)
-            self._switch(version, path)
-            log.info("read replica ready for data version %s", version)
+            state = self._rebuild(self._cancel)
+            log.info("read replica ready for data state %s", state.name)
         except BuildCancelled:
             log.info("read replica build cancelled")
         except Exception:
             log.exception("building the read replica failed; answers come from the database")
 
-    def refresh(self) -> str | None:
-        """Build (or open) the replica for the primary's current version now; its version."""
+    def refresh(self) -> DataState | None:
+        """Build (or open) the replica for the primary's current state now; that state."""
         if self.config is None:
             return None
-        version, path = self._built(Cancel())
-        self._switch(version, path)
-        return version
+        return self._rebuild(Cancel())
 
-    def _built(self, cancel: Cancel) -> tuple[str, Path]:
+    def _rebuild(self, cancel: Cancel) -> DataState:
+        state, path = self._built(cancel)
+        live = self._overlay(state, path)
+        head = self._head()
+        # Changes committed during the build: applied here, where no answer waits for them.
+        if head is not None and head.seq > state.seq:
+            self._catch_up(live, head, limit=KEEP_CHANGES)
+        self._install(live)
+        return live.state
+
+    def _built(self, cancel: Cancel) -> tuple[DataState, Path]:
         assert self.config is not None
         url = _shared_url(self.primary)
         if url is not None:
@@ -495,9 +636,14 @@ class ReadPath:
         if self._builder is not None:
             self._builder.join()
         with self._lock:
-            current, self._current = self._current, None
+            current, self._live = self._live, None
         if current:
-            current[2].dispose()
+            current.close()
+
+
+def _within(state: DataState, head: DataState) -> bool:
+    """Whether the changes from `state` to `head` are few enough to apply before answering."""
+    return state.version == head.version and 0 <= head.seq - state.seq <= SYNC_CHANGES
 
 
 @contextmanager
@@ -519,8 +665,12 @@ def snapshot(factory: sessionmaker[Session]) -> Iterator[Connection]:
 
 
 def _remove_others(folder: Path, *, keep: Path) -> None:
+    """Remove every replica file older than `keep` (a newer one another process built stays)."""
+    kept = _NAME.match(keep.name)
     for path in folder.glob(f"{PREFIX}*{SUFFIX}"):
-        if path != keep:
+        found = _NAME.match(path.name)
+        newer = kept and found and found[1] == kept[1] and int(found[2]) > int(kept[2])
+        if path != keep and not newer:
             path.unlink(missing_ok=True)
             Path(f"{path}.wal").unlink(missing_ok=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 CUSTOMER_DIMENSIONS = ("segment", "channel", "industry", "region", "country")
 PRODUCT_DIMENSIONS = ("category", "product")
@@ -38,6 +38,19 @@ class Filter:
         return self.label or f"{self.dimension}:{self.value}"
 
 
+# Where an answer's figures came from, when the asker should know (session.info[READ_FROM]).
+READ_FROM = "basebot_read_from"
+GENERATION = "basebot_generation"  # session.info: which state of a live replica it reads
+DIRECT = "database"  # the replica was behind: read directly from the database (slower)
+OFFLINE = "offline"  # the database could not be reached: the replica's data as of `at`
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str
+    at: datetime | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Request:
     verb: str
@@ -55,6 +68,7 @@ class Request:
     extras: dict[str, str] = field(default_factory=dict)
     # How many rows of a long list the caller will show (a Slack page); None: all of them.
     listing: int | None = None
+    source: Source | None = None
 
     @property
     def target_name(self) -> str | None:

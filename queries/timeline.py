@@ -17,6 +17,7 @@ from the raw rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import (
@@ -84,8 +85,13 @@ def holding(state: Table, d: date) -> ColumnElement[bool]:
     return and_(state.c.from_on <= d, or_(state.c.to_on.is_(None), state.c.to_on > d))
 
 
-def build_sql(name: str, keys: tuple[str, ...]) -> str:
-    """DuckDB statement creating one state table from the replica's raw tables.
+# The raw tables a derived table is computed from; the live overlay (queries/overlay.py) hands
+# in the rows of the customers it recomputes instead.
+RAW = {t: t for t in ("customers", "products", "purchases", "installations")}
+
+
+def state_select(keys: tuple[str, ...], tables: Mapping[str, str] = RAW) -> str:
+    """DuckDB SELECT of the state rows of one table, from the raw rows in `tables`.
 
     Events per (customer, keys, day): a purchase line adds its quantity to `bought_qty` when
     the product is installable, its amount to `revenue_cum`, and dates a positive line; an
@@ -96,22 +102,23 @@ def build_sql(name: str, keys: tuple[str, ...]) -> str:
     key = "".join(f", pr.{k}" for k in keys)
     part = "".join(f", {k}" for k in keys)
     dims = ", ".join(f"c.{dim}" for dim in CUSTOMER_DIMENSIONS)
+    purchases, installations = tables["purchases"], tables["installations"]
+    products, customers = tables["products"], tables["customers"]
     return f"""
-CREATE TABLE {name} AS
 WITH events AS (
     SELECT p.customer_id AS cid{key}, p.purchased_on AS on_, 0 AS du,
            CASE WHEN pr.installable THEN p.quantity ELSE 0 END AS dq, 0 AS dp,
            CASE WHEN p.quantity > 0 THEN p.purchased_on END AS pos_on,
            p.quantity * p.unit_price AS dr
-    FROM purchases p JOIN products pr ON pr.id = p.product_id
+    FROM {purchases} p JOIN {products} pr ON pr.id = p.product_id
     UNION ALL
     SELECT i.customer_id{key}, i.installed_on,
            CASE WHEN i.removed_on IS NULL OR i.removed_on > i.installed_on THEN 1 ELSE 0 END,
            0, 1, NULL, 0
-    FROM installations i JOIN products pr ON pr.id = i.product_id
+    FROM {installations} i JOIN {products} pr ON pr.id = i.product_id
     UNION ALL
     SELECT i.customer_id{key}, i.removed_on, -1, 0, 0, NULL, 0
-    FROM installations i JOIN products pr ON pr.id = i.product_id
+    FROM {installations} i JOIN {products} pr ON pr.id = i.product_id
     WHERE i.removed_on > i.installed_on
 ), days AS (
     SELECT cid{part}, on_, sum(du) AS du, sum(dq) AS dq, sum(dp) AS dp, min(pos_on) AS pos_on,
@@ -131,12 +138,15 @@ WITH events AS (
 )
 SELECT s.cid AS customer_id{"".join(f", s.{k}" for k in keys)}, s.from_on, s.to_on, s.units,
        s.bought_qty, s.placed, s.first_pos_on, s.last_pos_on, s.revenue_cum, {dims}
-FROM states s JOIN customers c ON c.id = s.cid
-ORDER BY {"".join(f"s.{k}, " for k in keys)}s.from_on
+FROM states s JOIN {customers} c ON c.id = s.cid
 """  # noqa: S608 -- fixed names, no user text
 
 
-BUILDS = (
-    build_sql("customer_state", ()),
-    build_sql("category_state", ("category",)),
-)
+def build_sql(name: str, keys: tuple[str, ...]) -> str:
+    """DuckDB statement creating one state table from the replica's raw tables."""
+    order = "".join(f"{k}, " for k in keys)
+    return f"CREATE TABLE {name} AS {state_select(keys)} ORDER BY {order}from_on"
+
+
+STATES: dict[str, tuple[str, ...]] = {"customer_state": (), "category_state": ("category",)}
+BUILDS = tuple(build_sql(name, keys) for name, keys in STATES.items())

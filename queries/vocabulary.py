@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Product
-from queries.request import CUSTOMER_DIMENSIONS
+from queries.request import CUSTOMER_DIMENSIONS, GENERATION
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,15 @@ class Vocabulary:
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-# An engine on data that never changes (a read replica file) says so in this execution option;
-# its vocabulary is read once instead of in every command.
+# An engine on a read replica says so in this execution option. Its data changes only when the
+# replica applies changes (a new generation), so its vocabulary is read once per generation
+# instead of in every command.
 FROZEN = "basebot_frozen"
-_frozen: WeakKeyDictionary[Engine, Vocabulary] = WeakKeyDictionary()
+_frozen: WeakKeyDictionary[Engine, tuple[int, Vocabulary]] = WeakKeyDictionary()
 
 
 def frozen(session: Session) -> bool:
-    """Whether this session reads data that never changes (a read replica file)."""
+    """Whether this session reads a read replica."""
     bind = session.get_bind()
     return isinstance(bind, Engine) and bool(bind.get_execution_options().get(FROZEN))
 
@@ -44,9 +45,11 @@ def load_vocabulary(session: Session) -> Vocabulary:
         return _read(session)
     bind = session.get_bind()
     assert isinstance(bind, Engine)
-    if bind not in _frozen:
-        _frozen[bind] = _read(session)
-    return _frozen[bind]
+    generation = session.info.get(GENERATION, 0)
+    cached = _frozen.get(bind)
+    if cached is None or cached[0] != generation:
+        cached = _frozen[bind] = (generation, _read(session))
+    return cached[1]
 
 
 def _read(session: Session) -> Vocabulary:

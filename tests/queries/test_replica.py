@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import ask_json
 from bot.settings import Settings
+from queries.capture import bulk_load
 from queries.db import make_sessionmaker, transaction
-from queries.freshness import data_version
+from queries.freshness import changes_between, data_state
 from queries.importer import import_folder
 from queries.models import Customer
 from queries.replica import (
@@ -27,6 +28,7 @@ from queries.replica import (
     build_replica,
     replica_path,
 )
+from queries.request import DIRECT, READ_FROM, Source
 from queries.vocabulary import load_vocabulary
 from tests.builders import Fixture
 from tests.committed import committed_database
@@ -104,13 +106,7 @@ def test_empty_strings_and_nulls_are_copied_as_they_are(db: Engine, tmp_path: Pa
     reads.close()
 
 
-def test_an_import_makes_the_replica_stale_until_it_is_rebuilt(db: Engine, tmp_path: Path) -> None:
-    factory = make_sessionmaker(db)
-    reads = _reads(db, _config(tmp_path))
-    reads.refresh()
-    before = _answers(reads)["installed"]
-
-    folder = tmp_path / "csv"
+def _import_one_installation(factory: sessionmaker[Session], folder: Path) -> None:
     folder.mkdir()
     (folder / "installations.csv").write_text(
         "serial,customer_ref,sku,order_ref,site,installed_on,removed_on\n"
@@ -119,9 +115,37 @@ def test_an_import_makes_the_replica_stale_until_it_is_rebuilt(db: Engine, tmp_p
     with transaction(factory) as session:
         import_folder(session, folder)
 
+
+def test_a_small_import_is_applied_to_the_replica_in_place(db: Engine, tmp_path: Path) -> None:
+    factory = make_sessionmaker(db)
+    reads = _reads(db, _config(tmp_path), build=False)
+    reads.refresh()
+    before = _answers(reads)["installed"]
+    _import_one_installation(factory, tmp_path / "csv")
+
+    # The very next answer counts it, from the replica: no rebuild, no detour.
+    with reads.session() as session:
+        assert session.get_bind().dialect.name == "duckdb"
+        after = ask_json(session, "installed", as_of=D, settings=SETTINGS)
+    assert after["units"] == before["units"] + 1  # type: ignore[index]
+    assert _answers(reads) == _answers(ReadPath(factory, None))
+    reads.close()
+
+
+def test_a_bulk_change_makes_the_replica_stale_until_it_is_rebuilt(
+    db: Engine, tmp_path: Path
+) -> None:
+    factory = make_sessionmaker(db)
+    reads = _reads(db, _config(tmp_path))
+    reads.refresh()
+    before = _answers(reads)["installed"]
+    with transaction(factory) as session, bulk_load(session):
+        Fixture(session).install("A", "PRN-1", "2026-06-01", serial="BULK-1")
+
     # Stale: this answer comes from the database (one more unit), and a rebuild starts.
     with reads.session() as session:
         assert session.get_bind().dialect.name == db.dialect.name
+        assert session.info[READ_FROM] == Source(DIRECT)
         after = ask_json(session, "installed", as_of=D, settings=SETTINGS)
     assert after["units"] == before["units"] + 1  # type: ignore[index]
 
@@ -137,20 +161,19 @@ def test_an_import_makes_the_replica_stale_until_it_is_rebuilt(db: Engine, tmp_p
     assert len(list((tmp_path / "replica").glob(f"{PREFIX}*.duckdb"))) == 1
 
 
-def test_any_write_renews_the_version_on_postgresql(db: Engine) -> None:
+def test_any_write_is_logged_whoever_writes(db: Engine) -> None:
     factory = make_sessionmaker(db)
     with factory() as session:
-        before = data_version(session)
-    with db.begin() as conn:  # a writer that is not basebot: no explicit bump
+        before = data_state(session)
+        a = session.scalar(select(Customer.id).where(Customer.customer_ref == "A"))
+    with db.begin() as conn:  # a writer that is not basebot
         conn.execute(text("UPDATE customers SET name = 'Renamed' WHERE customer_ref = 'A'"))
     with factory() as session:
-        after = data_version(session)
-    if db.dialect.name == "postgresql":
-        assert after != before  # the statement trigger
-    else:
-        # SQLite has no statement triggers: only `basebot import` and `seed` renew it
-        # (README: other writers run `basebot replica` afterwards).
-        assert after == before
+        after = data_state(session)
+        assert before is not None and after is not None
+        assert after.version == before.version and after.seq == before.seq + 1
+        changes = changes_between(session, before.seq, after.seq)
+    assert changes.customers == {a} and changes.complete
 
 
 def test_a_cancelled_build_leaves_no_file_behind(db: Engine, tmp_path: Path) -> None:
@@ -203,10 +226,10 @@ def test_a_damaged_replica_file_is_passed_over_and_rebuilt(db: Engine, tmp_path:
     factory = make_sessionmaker(db)
     config = _config(tmp_path)
     with factory() as session:
-        version = data_version(session)
-    assert version is not None
+        state = data_state(session)
+    assert state is not None
     config.folder.mkdir(parents=True)
-    replica_path(config.folder, version).write_bytes(b"not a database" * 100)
+    replica_path(config.folder, state).write_bytes(b"not a database" * 100)
     reads = _reads(db, config, build=False)
     assert _backend(reads) == db.dialect.name  # answered, from the database
     reads.refresh()
