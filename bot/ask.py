@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -11,7 +12,7 @@ from bot.help import HelpAnswer
 from bot.parsing import parse
 from bot.settings import Settings
 from queries.registry import answer
-from queries.request import Request
+from queries.request import READ_FROM, Request
 from queries.results import Answer
 from queries.vocabulary import load_vocabulary
 
@@ -19,14 +20,19 @@ from queries.vocabulary import load_vocabulary
 def parse_command(
     session: Session, text: str, *, as_of: date | None, settings: Settings
 ) -> Request:
-    """Parse against the live vocabulary; `as_of` (e.g. --as-of) is the default date."""
-    return parse(
+    """Parse against the live vocabulary; `as_of` (e.g. --as-of) is the default date.
+
+    The request carries where the session reads (session.info[READ_FROM]) for the reply.
+    """
+    request = parse(
         text,
         load_vocabulary(session),
         today=as_of or settings.today(),
         home_country=settings.home_country,
         command=settings.command_name,
     )
+    source = session.info.get(READ_FROM)
+    return replace(request, source=source) if source else request
 
 
 def run(session: Session, request: Request, settings: Settings) -> Answer:

@@ -61,7 +61,7 @@ def postgresql_capture(*, drop: bool = False) -> Iterator[str]:
             counted = "new_rows" if op != "delete" else "old_rows"
             yield f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE n bigint; s bigint;
+DECLARE n bigint; s bigint; stamp timestamptz := clock_timestamp();
 BEGIN
     IF current_setting('basebot.bulk', true) = 'on' THEN RETURN NULL; END IF;
     SELECT count(*) INTO n FROM (SELECT 1 FROM {counted} LIMIT {BULK_ROWS + 1}) r;
@@ -72,8 +72,8 @@ BEGIN
     END IF;
     SELECT count(*) INTO n FROM ({_pg_keys(op, column)}) t;
     UPDATE data_version SET seq = seq + n WHERE id = 1 RETURNING seq - n INTO s;
-    INSERT INTO data_changes (seq, {key})
-    SELECT s + row_number() OVER (ORDER BY k), k FROM ({_pg_keys(op, column)}) t;
+    INSERT INTO data_changes (seq, {key}, at)
+    SELECT s + row_number() OVER (ORDER BY k), k, stamp FROM ({_pg_keys(op, column)}) keys;
     RETURN NULL;
 END $$"""  # noqa: S608 -- fixed names, no user text
             transition = {
@@ -100,7 +100,8 @@ END $$"""  # noqa: S608 -- fixed names, no user text
 def _sqlite_log(key: str, value: str, when: str = "") -> str:
     return (
         f"UPDATE data_version SET seq = seq + 1 WHERE id = 1{when};"  # noqa: S608
-        f" INSERT INTO data_changes (seq, {key}) SELECT seq, {value} FROM data_version"
+        f" INSERT INTO data_changes (seq, {key}, at)"
+        f" SELECT seq, {value}, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM data_version"
         f" WHERE id = 1{when};"
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -74,3 +75,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed on success and rolled back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def unreachable(exc: BaseException | None) -> bool:
+    """Whether an error (or what caused it) means the database could not be reached at all,
+    rather than that a statement failed."""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and (
+            exc.connection_invalidated
+            # psycopg: a server error carries its SQLSTATE; a failed connection has none
+            or (isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", "") is None)
+        ):
+            return True
+        exc = exc.__cause__
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
@@ -54,18 +55,36 @@ class Changes:
     customers: frozenset[int]
     products: frozenset[int]
     complete: bool  # every number in (since, until] is there: nothing was pruned or lost
+    since_at: str | None  # when change `since` was made, as the log says now (see stamp)
+    until_at: str | None
 
 
 def changes_between(conn: Connection | Session, since: int, until: int) -> Changes:
     rows = conn.execute(
-        select(DataChange.seq, DataChange.customer_id, DataChange.product_id).where(
-            DataChange.seq > since, DataChange.seq <= until
-        )
+        select(DataChange.seq, DataChange.customer_id, DataChange.product_id, DataChange.at)
+        .where(DataChange.seq >= since, DataChange.seq <= until)
+        .order_by(DataChange.seq)
     ).all()
+    at = {r.seq: stamp(r.at) for r in rows}
+    after = [r for r in rows if r.seq > since]
     return Changes(
         since=since,
         until=until,
-        customers=frozenset(r.customer_id for r in rows if r.customer_id is not None),
-        products=frozenset(r.product_id for r in rows if r.product_id is not None),
-        complete=len({r.seq for r in rows}) == until - since,
+        customers=frozenset(r.customer_id for r in after if r.customer_id is not None),
+        products=frozenset(r.product_id for r in after if r.product_id is not None),
+        complete=len({r.seq for r in after}) == until - since,
+        since_at=at.get(since),
+        until_at=at.get(until),
     )
+
+
+def change_at(conn: Connection | Session, seq: int) -> str | None:
+    """When change `seq` was made (see stamp); None where the log has no such change."""
+    return stamp(conn.scalar(select(DataChange.at).where(DataChange.seq == seq)))
+
+
+def stamp(at: datetime | None) -> str | None:
+    """A change's time as text that compares equal however the database returned it."""
+    if at is None:
+        return None
+    return (at.astimezone(UTC) if at.tzinfo else at).isoformat()

@@ -196,10 +196,12 @@ class DataVersion(Base):
 
 
 class DataChange(Base):
-    """One customer (or product) that the committed change number `seq` touched."""
+    """One customer (or product) that the committed change number `seq` touched, and when:
+    `at` tells a change from another of the same number after a backup was restored."""
 
     __tablename__ = "data_changes"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     customer_id: Mapped[int | None] = mapped_column(Integer)
     product_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

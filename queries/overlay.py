@@ -56,6 +56,8 @@ class Overlay:
         self._columns: dict[str, tuple[str, ...]] = columns
         self._root = duckdb.connect(":memory:", config=config)
         self._root.execute("ATTACH ? AS base (READ_ONLY)", [str(path)])
+        meta = self._root.execute("SELECT last_at FROM base.replica_meta").fetchone()
+        self.state_at: str | None = meta[0] if meta else None  # see freshness.stamp
         self._define()
         root = self._root
         self.engine: Engine = create_engine(
@@ -129,6 +131,7 @@ class Overlay:
             db.close()
         self.masked = int(masked[0]) if masked else 0
         self.state = target
+        self.state_at = changes.until_at
         self.generation += 1
         self.checked_at = datetime.now(UTC)
 

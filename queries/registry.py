@@ -36,6 +36,8 @@ class QuerySpec:
     run: Callable[[Session, Request], Answer]
     breakdowns: bool = False
     target: bool = True
+    # A point lookup (a few indexed rows): read from the database itself, never a replica.
+    primary: bool = False
 
 
 QUERIES: dict[str, QuerySpec] = {
@@ -97,6 +99,7 @@ QUERIES: dict[str, QuerySpec] = {
             examples=("customer Acme", "customer C000042"),
             run=customer_card,
             target=False,
+            primary=True,
         ),
         QuerySpec(
             verb="top",

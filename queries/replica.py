@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queries import lines, timeline
-from queries.freshness import DataState, changes_between, data_state
+from queries.freshness import DataState, change_at, changes_between, data_state
 from queries.models import DataChange
 from queries.overlay import Overlay, TooLarge
 from queries.request import DIRECT, GENERATION, OFFLINE, READ_FROM, Source
@@ -227,7 +227,7 @@ def build_replica(
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
         try:
-            _write(conn, partial, config, cancel or Cancel())
+            _write(conn, partial, config, cancel or Cancel(), state, change_at(conn, state.seq))
             partial.chmod(0o600)
             os.replace(partial, path)
         finally:
@@ -323,10 +323,20 @@ def _lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write(conn: Connection, path: Path, config: ReplicaConfig, cancel: Cancel) -> None:
+def _write(
+    conn: Connection,
+    path: Path,
+    config: ReplicaConfig,
+    cancel: Cancel,
+    state: DataState,
+    at: str | None,
+) -> None:
     db = duckdb.connect(str(path), config=_duckdb_config(config, path.parent))
     cancel.watch(db)
     try:
+        # Which state the file holds, and when its last change was made (see Overlay.apply).
+        db.execute("CREATE TABLE replica_meta (version VARCHAR, seq BIGINT, last_at VARCHAR)")
+        db.execute("INSERT INTO replica_meta VALUES (?, ?, ?)", [state.version, state.seq, at])
         for table, (columns, order) in _TABLES.items():
             definition = ", ".join(f"{name} {kind}" for name, kind in columns)
             db.execute(f"CREATE TABLE staged ({definition})")
@@ -542,6 +552,13 @@ class ReadPath:
                 log.exception("the read replica %s could not be opened", found[1].name)
                 found[1].unlink(missing_ok=True)
                 return None
+            with self.primary() as session:
+                logged = change_at(session, opened.state.seq)
+            if logged != opened.state_at:  # built before a backup was restored
+                log.info("the read replica %s is of another history", found[1].name)
+                opened.close()
+                found[1].unlink(missing_ok=True)
+                return None
             self._install(opened)
             return opened
 
@@ -575,6 +592,8 @@ class ReadPath:
                     changes = changes_between(conn, live.state.seq, target.seq)
                     if not changes.complete:
                         raise Gap("logged changes are missing")
+                    if changes.since_at != live.state_at:
+                        raise Gap("the change log was rewritten (a restored backup?)")
                     live.apply(conn, target, changes, limit=limit)
             except (Gap, TooLarge) as exc:
                 log.info("the read replica cannot follow (%s): building a new one", exc)

@@ -29,7 +29,9 @@ from bot.parsing import VERBS, ParseError
 from bot.settings import Settings
 from queries.audit import Event, record
 from queries.db import Reader
+from queries.registry import QUERIES
 from queries.results import Answer
+from queries.vocabulary import frozen
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +179,12 @@ def answer_guarded(
                 raise Refused(refusal)
             if listing is not None and not request.csv:
                 request = replace(request, listing=listing)
-            answer = run(session, request, settings)
+            spec = QUERIES.get(request.verb)
+            if spec is not None and spec.primary and frozen(session) and not request.source:
+                with sessions() as primary:
+                    answer = run(primary, request, settings)
+            else:
+                answer = run(session, request, settings)
     except (Refused, ParseError) as exc:
         if isinstance(exc, ParseError):
             audit("bad_input", verb=verb if verb in VERBS else None)

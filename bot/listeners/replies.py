@@ -30,6 +30,7 @@ from bot.render.blocks import (
     render_notice,
 )
 from bot.render.text import title
+from queries.db import unreachable
 from queries.results import Answer
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def incident_guard(respond: Respond, client: WebClient, asker: Asker, what: str)
     except Exception as exc:
         incident = exc.incident if isinstance(exc, Incident) else new_incident()
         log.exception("incident %s: %s failed", incident, what)
-        send(respond, client, asker, render_apology(incident))
+        send(respond, client, asker, render_apology(incident, unreachable=unreachable(exc)))
 
 
 def upload_csv(

@@ -43,6 +43,7 @@ from bot.render.text import (
     number,
     pct,
     render_text,
+    source_note,
     table,
     title,
 )
@@ -186,6 +187,9 @@ def render_answer(
     definition = QUERIES[answer.kind].definition if answer.kind in QUERIES else ""
     if definition:
         lines.append(definition)
+    note = source_note(answer.request.source)
+    if note:
+        lines.append(note)
     if shared_by:
         lines.append(f"Shared by <@{_esc(shared_by)}>")
     if lines:
@@ -226,13 +230,20 @@ def render_error(error: ParseError, *, command: str = "/base") -> Message:
     return _finish(blocks, error.message)
 
 
-def render_apology(incident: str) -> Message:
+def render_apology(incident: str, *, unreachable: bool = False) -> Message:
     """A failure on our side: an apology and the incident id the log carries."""
-    text = (
-        ":warning: Sorry, something went wrong on my side while answering that. "
-        f"Nothing was changed. Incident id `{_esc(incident)}`: pass it on to your basebot "
-        "admin, who can find the details in the app's log."
-    )
+    if unreachable:
+        text = (
+            ":warning: The database cannot be reached right now, so that could not be done; "
+            "nothing was changed. Questions are still answered from basebot's copy of the "
+            f"data where there is one. Try again in a few minutes (incident id `{_esc(incident)}`)."
+        )
+    else:
+        text = (
+            ":warning: Sorry, something went wrong on my side while answering that. "
+            f"Nothing was changed. Incident id `{_esc(incident)}`: pass it on to your basebot "
+            "admin, who can find the details in the app's log."
+        )
     return _finish([_section(text)], text)
 
 

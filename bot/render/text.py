@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from bot.help import HelpAnswer
@@ -15,7 +16,7 @@ from queries.installed import InstalledBase
 from queries.lookup import CustomerCard
 from queries.loyal import LoyalCustomers
 from queries.registry import QUERIES
-from queries.request import UPSELL_RULES, Request
+from queries.request import OFFLINE, UPSELL_RULES, Request, Source
 from queries.results import Answer
 from queries.top import TopCustomers
 from queries.upsell import Candidate, UpsellList
@@ -167,7 +168,23 @@ def render_text(answer: Answer, *, currency: str = "USD") -> str:
     else:  # pragma: no cover - every registered kind is handled above
         body = str(r.to_json())
     definition = QUERIES[r.kind].definition if r.kind in QUERIES else ""
-    return f"{head}\n\n{body}\n\n{definition}".rstrip() + "\n"
+    note = source_note(r.request.source)
+    return f"{head}\n\n{body}\n\n{definition}\n{note or ''}".rstrip() + "\n"
+
+
+def source_note(source: Source | None) -> str | None:
+    """Why an answer was slower, or may be behind: where its figures were read."""
+    if source is None:
+        return None
+    if source.kind == OFFLINE and source.at is not None:
+        return (
+            "The database cannot be reached: these figures are its data as of"
+            f" {source.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, from basebot's copy."
+        )
+    return (
+        "Read directly from the database while basebot's fast copy catches up with a large"
+        " change, so this answer took longer."
+    )
 
 
 def _help(r: HelpAnswer) -> str:

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=True),
         sa.Column("product_id", sa.Integer(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_data_changes")),
     )
     if op.get_bind().dialect.name == "postgresql":
