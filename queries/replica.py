@@ -597,12 +597,20 @@ class ReadPath:
                     live.apply(conn, target, changes, limit=limit)
             except (Gap, TooLarge) as exc:
                 log.info("the read replica cannot follow (%s): building a new one", exc)
+                if isinstance(exc, Gap):  # of no further use
+                    self._discard(live)
                 if self.build:
                     self._start_build()
                 return False
         if live.masked > CONSOLIDATE_AT and self.build:
             self._start_build()
         return True
+
+    def _discard(self, live: Overlay) -> None:
+        with self._lock:
+            if self._live is live:
+                self._live = None
+        live.close()
 
     def _start_build(self) -> None:
         with self._lock:
