@@ -406,7 +406,7 @@ def test_truncate_is_followed_by_a_rebuild(
 def test_far_behind_the_answer_comes_from_the_database(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, ds = small
+    db, _ = small
     factory = make_sessionmaker(db)
     reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
     reads.refresh()
@@ -441,27 +441,6 @@ def test_leftovers_of_builds_whose_process_is_gone_are_removed(
     assert ours.exists()  # a build of a live process is left alone
 
 
-_READER = """
-import json, sys, time
-from bot.ask import ask_json
-from bot.settings import Settings
-from queries.db import make_engine, make_sessionmaker
-from queries.replica import ReadPath, ReplicaConfig
-url, folder, day, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-from datetime import date
-reads = ReadPath(make_sessionmaker(make_engine(url)), ReplicaConfig(folder=__import__("pathlib").Path(folder), memory_limit="128MB", threads=1))
-seen, replica = [], 0
-end = time.monotonic() + seconds
-while time.monotonic() < end:
-    with reads.session() as s:
-        replica += s.get_bind().dialect.name == "duckdb"
-        a = ask_json(s, "installed", as_of=date.fromisoformat(day), settings=Settings(home_country="US"))
-        seen.append(a["units"])
-reads.close()
-print(json.dumps({"units": sorted(set(seen)), "answers": len(seen), "replica": replica}))
-"""
-
-
 def test_two_processes_sharing_a_folder_never_see_half_a_change(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
@@ -472,9 +451,10 @@ def test_two_processes_sharing_a_folder_never_see_half_a_change(
     with factory() as session:
         units = _installed(session, ds)["units"]
     url = db.url.render_as_string(hide_password=False)
+    day = ds.anchor.isoformat()
     readers = [
         subprocess.Popen(
-            [sys.executable, "-c", _READER, url, str(folder), ds.anchor.isoformat(), "8"],
+            [sys.executable, "-m", "tests.queries.live_reader", url, str(folder), day, "8"],
             stdout=subprocess.PIPE,
         )
         for _ in range(2)

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine, text
@@ -17,6 +18,7 @@ from bot.listeners import guard
 from bot.serve import wsgi_app
 from bot.settings import Settings
 from queries.db import make_engine, make_sessionmaker
+from queries.replica import ReadPath
 from tests.slack.driver import Slack, serving, shown
 from tests.trust.conftest import SCHEMA, TrustStandIn, audit_of
 from tests.trust.proxy import Proxy
@@ -35,11 +37,13 @@ def postgres_url(trust_engine: Engine) -> str:
 def proxied(postgres_url: str, trust_engine: Engine) -> Iterator[tuple[Proxy, Engine]]:
     url = make_url(postgres_url)
     proxy = Proxy(target=(url.host or "127.0.0.1", url.port or 5432)).start()
+    # The schema in the URL, where a replica build in a process of its own finds it too.
+    proxied_url = url.set(host="127.0.0.1", port=proxy.port).update_query_dict(
+        {"options": f"-c search_path={SCHEMA} -c statement_timeout=2000"}
+    )
     engine = make_engine(
-        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
-        statement_timeout_ms=2000,
+        proxied_url.render_as_string(hide_password=False),
         connect_timeout_s=2,
-        connect_args={"options": f"-c search_path={SCHEMA}"},
         pool_size=4,
         max_overflow=2,
     )
@@ -67,7 +71,8 @@ def test_the_database_goes_away_and_comes_back_without_a_restart(
         proxy.cut()
         for _ in range(3):
             answer, seconds = _ask(slack, "installed printers", "U0FAULT")
-            assert "Incident id" in answer
+            assert "The database cannot be reached right now" in answer
+            assert "incident id" in answer
             assert seconds < APOLOGY_SECONDS
         proxy.restore()
         answer, _ = _ask(slack, "installed printers", "U0FAULT")
@@ -112,3 +117,37 @@ def test_an_audit_log_that_cannot_be_written_does_not_stop_answers(
         answer, _ = _ask(slack, "installed printers", "U0READONLY")
     assert "Installed" in answer
     assert "the audit entry (answered) could not be written" in caplog.text
+
+
+def test_with_a_replica_the_database_going_away_is_said_and_figures_still_come(
+    proxied: tuple[Proxy, Engine],
+    trust_settings: Settings,
+    standin: TrustStandIn,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    proxy, engine = proxied
+    sessions = make_sessionmaker(engine)
+    folder = tmp_path_factory.mktemp("replica")
+    settings = replace(trust_settings, replica_dir=str(folder))
+    ReadPath(sessions, settings.replica()).refresh()  # as `basebot replica` leaves it
+    with serving(wsgi_app(settings, sessions)) as url:
+        slack = Slack(url, standin)
+        before, _ = _ask(slack, "installed printers", "U0DOWN")
+        assert "Installed" in before and "cannot be reached" not in before
+        proxy.cut()  # the server stops mid-session
+        during, seconds = _ask(slack, "installed printers", "U0DOWN")
+        assert "The database cannot be reached" in during and "UTC" in during
+        assert _figures(during) == _figures(before)  # what the replica knew
+        assert seconds < APOLOGY_SECONDS
+        # A change cannot be made: it is refused in so many words, not as a bare incident.
+        refused, _ = _ask(slack, "digest subscribe <#C0PUBLIC|public>", "U0DOWN")
+        assert "The database cannot be reached right now" in refused
+        assert "nothing was changed" in refused
+        proxy.restore()  # and starts again
+        after, _ = _ask(slack, "installed printers", "U0DOWN")
+        assert "Installed" in after and "cannot be reached" not in after
+        assert _figures(after) == _figures(before)
+
+
+def _figures(answer: str) -> list[str]:
+    return [word for word in answer.split() if word.replace(",", "").isdigit()]
