@@ -15,6 +15,7 @@ too, sees it before or after a change, never half-way.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +29,9 @@ from sqlalchemy.pool import QueuePool
 from queries import lines, timeline
 from queries.freshness import Changes, DataState
 from queries.models import Base
+from queries.request import CUSTOMER_DIMENSIONS
 from queries.timeline import RAW
-from queries.vocabulary import FROZEN
+from queries.vocabulary import FROZEN, ProductWord, Vocabulary, vocabulary_of
 
 # The tables whose rows belong to one customer: table -> its customer column.
 _BY_CUSTOMER = {"customers": "id", "purchases": "customer_id", "installations": "customer_id"}
@@ -51,7 +53,6 @@ class Overlay:
         self.base = base
         self.state = base
         self.checked_at = datetime.now(UTC)  # when the state was last known to be current
-        self.generation = 0  # counts applied changes (the vocabulary is cached per generation)
         self.masked = 0  # customers whose rows come from the overlay
         self._columns: dict[str, tuple[str, ...]] = columns
         self._root = duckdb.connect(":memory:", config=config)
@@ -59,6 +60,19 @@ class Overlay:
         meta = self._root.execute("SELECT last_at FROM base.replica_meta").fetchone()
         self.state_at: str | None = meta[0] if meta else None  # see freshness.stamp
         self._define()
+        self._values = {
+            dim: Counter(
+                {
+                    str(value): int(n)
+                    for value, n in self._root.execute(
+                        f"SELECT {dim}, count(*) FROM customers"  # noqa: S608
+                        f" WHERE {dim} IS NOT NULL AND {dim} <> '' GROUP BY 1"
+                    ).fetchall()
+                }
+            )
+            for dim in CUSTOMER_DIMENSIONS
+        }
+        self.vocabulary = self._vocabulary(self._root)
         root = self._root
         self.engine: Engine = create_engine(
             "duckdb:///:memory:",
@@ -108,8 +122,12 @@ class Overlay:
                 self._insert(db, "ov_products", products)
             db.execute("DELETE FROM ov_batch")
             self._insert(db, "ov_batch", [(c,) for c in batch])
-            db.execute("INSERT OR IGNORE INTO ov_masked SELECT customer_id FROM ov_batch")
             in_batch = "IN (SELECT customer_id FROM ov_batch)"
+            # Their values as they were, before the overlay takes them over.
+            dims = ", ".join(CUSTOMER_DIMENSIONS)
+            old = db.execute(f"SELECT {dims} FROM customers WHERE id {in_batch}")  # noqa: S608
+            self._count(old.fetchall(), -1)
+            db.execute("INSERT OR IGNORE INTO ov_masked SELECT customer_id FROM ov_batch")
             for table, key in _BY_CUSTOMER.items():
                 db.execute(f"DELETE FROM ov_{table} WHERE {key} {in_batch}")  # noqa: S608
                 self._insert(db, f"ov_{table}", fetched[table])
@@ -122,6 +140,9 @@ class Overlay:
             for name, (select_rows, _order) in lines.COPIES.items():
                 db.execute(f"DELETE FROM ov_{name} WHERE customer_id {in_batch}")  # noqa: S608
                 db.execute(f"INSERT INTO ov_{name} {select_rows(sources)}")
+            at = [self._columns["customers"].index(dim) for dim in CUSTOMER_DIMENSIONS]
+            self._count([tuple(row[i] for i in at) for row in fetched["customers"]], +1)
+            vocabulary = self._vocabulary(db)
             masked = db.execute("SELECT count(*) FROM ov_masked").fetchone()
             db.commit()
         except BaseException:
@@ -132,8 +153,23 @@ class Overlay:
         self.masked = int(masked[0]) if masked else 0
         self.state = target
         self.state_at = changes.until_at
-        self.generation += 1
+        if vocabulary != self.vocabulary:
+            self.vocabulary = vocabulary
         self.checked_at = datetime.now(UTC)
+
+    def _count(self, rows: Iterable[Sequence[Any]], step: int) -> None:
+        """Count customers' dimension values in (step 1) or out (-1) of the vocabulary."""
+        for row in rows:
+            for dim, value in zip(CUSTOMER_DIMENSIONS, row, strict=True):
+                if value is not None and value != "":
+                    self._values[dim][str(value)] += step
+
+    def _vocabulary(self, db: duckdb.DuckDBPyConnection) -> Vocabulary:
+        products = db.execute("SELECT sku, name, category FROM ov_products").fetchall()
+        return vocabulary_of(
+            (ProductWord(*row) for row in products),
+            {dim: (v for v, n in counts.items() if n > 0) for dim, counts in self._values.items()},
+        )
 
     def _reshaped(self, products: Sequence[tuple[Any, ...]]) -> set[int]:
         """Customers with rows of a product whose category, kind or installable changed."""

@@ -35,8 +35,8 @@ from queries import lines, timeline
 from queries.freshness import DataState, change_at, changes_between, data_state
 from queries.models import DataChange
 from queries.overlay import Overlay, TooLarge
-from queries.request import DIRECT, GENERATION, OFFLINE, READ_FROM, Source
-from queries.vocabulary import FROZEN
+from queries.request import DIRECT, OFFLINE, READ_FROM, Source
+from queries.vocabulary import FROZEN, VOCABULARY
 
 log = logging.getLogger(__name__)
 
@@ -514,7 +514,7 @@ class ReadPath:
         try:
             with live.lock:  # the snapshot and the vocabulary's generation belong together
                 session.execute(text("SELECT count(*) FROM ov_batch"))
-                session.info[GENERATION] = live.generation
+                session.info[VOCABULARY] = live.vocabulary
             if source is not None:
                 session.info[READ_FROM] = source
             yield session

@@ -40,7 +40,6 @@ class Filter:
 
 # Where an answer's figures came from, when the asker should know (session.info[READ_FROM]).
 READ_FROM = "basebot_read_from"
-GENERATION = "basebot_generation"  # session.info: which state of a live replica it reads
 DIRECT = "database"  # the replica was behind: read directly from the database (slower)
 OFFLINE = "offline"  # the database could not be reached: the replica's data as of `at`
 

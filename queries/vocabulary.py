@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Product
-from queries.request import CUSTOMER_DIMENSIONS, GENERATION
+from queries.request import CUSTOMER_DIMENSIONS
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,11 @@ class Vocabulary:
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-# An engine on a read replica says so in this execution option. Its data changes only when the
-# replica applies changes (a new generation), so its vocabulary is read once per generation
-# instead of in every command.
+# An engine on a read replica says so in this execution option.
 FROZEN = "basebot_frozen"
-_frozen: WeakKeyDictionary[Engine, tuple[int, Vocabulary]] = WeakKeyDictionary()
+# A replica keeps its vocabulary current as it applies changes (queries/overlay.py) and hands
+# it to every session it opens: read once per change, not in every command.
+VOCABULARY = "basebot_vocabulary"
 
 
 def frozen(session: Session) -> bool:
@@ -41,33 +41,31 @@ def frozen(session: Session) -> bool:
 
 def load_vocabulary(session: Session) -> Vocabulary:
     """Distinct categories, products and customer-dimension values (small: a few hundred)."""
-    if not frozen(session):
-        return _read(session)
-    bind = session.get_bind()
-    assert isinstance(bind, Engine)
-    generation = session.info.get(GENERATION, 0)
-    cached = _frozen.get(bind)
-    if cached is None or cached[0] != generation:
-        cached = _frozen[bind] = (generation, _read(session))
-    return cached[1]
+    known = session.info.get(VOCABULARY)
+    return known if isinstance(known, Vocabulary) else read_vocabulary(session)
 
 
-def _read(session: Session) -> Vocabulary:
-    products = tuple(
+def vocabulary_of(products: Iterable[ProductWord], values: dict[str, Iterable[str]]) -> Vocabulary:
+    words = tuple(sorted(products, key=lambda p: p.sku))
+    return Vocabulary(
+        categories=tuple(sorted({p.category for p in words})),
+        products=words,
+        values={dim: tuple(sorted(v)) for dim, v in values.items()},
+    )
+
+
+def read_vocabulary(session: Session) -> Vocabulary:
+    products = [
         ProductWord(sku, name, category)
         for sku, name, category in session.execute(
-            select(Product.sku, Product.name, Product.category).order_by(Product.sku)
+            select(Product.sku, Product.name, Product.category)
         )
-    )
-    values: dict[str, tuple[str, ...]] = {}
+    ]
+    values: dict[str, Iterable[str]] = {}
     for dim in CUSTOMER_DIMENSIONS:
         col = getattr(Customer, dim)
-        values[dim] = tuple(
+        values[dim] = [
             str(v)
             for v in session.scalars(select(col).where(col.is_not(None), col != "").distinct())
-        )
-    return Vocabulary(
-        categories=tuple(sorted({p.category for p in products})),
-        products=products,
-        values=values,
-    )
+        ]
+    return vocabulary_of(products, values)

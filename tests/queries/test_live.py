@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
 from bot.ask import ask_json
+from bot.parsing import ParseError
 from bot.settings import Settings
 from queries.db import make_sessionmaker
 from queries.replica import (
@@ -50,6 +51,7 @@ def _commands(refs: list[str]) -> tuple[str, ...]:
         "installed PR-100",
         "customers",
         "customers printers by quarter",
+        "customers in EMEA by channel",
         "compare",
         "upsell",
         "upsell printers service",
@@ -503,3 +505,33 @@ def test_two_processes_sharing_a_folder_never_see_half_a_change(
     for result in results:
         assert result["units"] == [units], result  # never one more, never one less
         assert result["answers"] > 10 and result["replica"] == result["answers"], result
+
+
+def test_the_words_a_command_may_use_follow_the_data(
+    small: tuple[Engine, randomdata.Dataset], tmp_path: Path
+) -> None:
+    db, ds = small
+    factory = make_sessionmaker(db)
+    reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
+    reads.refresh()
+
+    def both(command: str) -> tuple[Any, Any]:
+        answers = []
+        for opened in (reads.session, factory):
+            with opened() as session:
+                try:
+                    answers.append(ask_json(session, command, as_of=ds.anchor, settings=SETTINGS))
+                except ParseError as exc:
+                    answers.append(exc.message)
+        return answers[0], answers[1]
+
+    with db.begin() as conn:  # a region nobody had, and a product of a new category
+        conn.execute(text("UPDATE customers SET region = 'LATAM' WHERE id = 1"))
+        conn.execute(text("UPDATE products SET category = 'plotters' WHERE id = 1"))
+    live, primary = both("installed plotters in LATAM")
+    assert live == primary and isinstance(live, dict)
+    with db.begin() as conn:  # and gone again
+        conn.execute(text("UPDATE customers SET region = 'EMEA' WHERE id = 1"))
+    live, primary = both("installed in LATAM")
+    assert live == primary and isinstance(live, str)  # "no such value" on both
+    reads.close()
