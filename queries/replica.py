@@ -597,8 +597,7 @@ class ReadPath:
                     live.apply(conn, target, changes, limit=limit)
             except (Gap, TooLarge) as exc:
                 log.info("the read replica cannot follow (%s): building a new one", exc)
-                if isinstance(exc, Gap):  # of no further use
-                    self._discard(live)
+                self._discard(live)  # of no further use: do not try again per question
                 if self.build:
                     self._start_build()
                 return False
