@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session
 from queries.freshness import renew_epoch
 
 BULK_ROWS = 50_000
+# PostgreSQL: a notification on this channel at every commit that logged changes, so replicas
+# can apply them before the next question comes (queries/replica.py, ReadPath.start).
+CHANNEL = "basebot_changes"
 
 # table -> (the data_changes column it touches, the table's column holding that key)
 _KEYS = {
@@ -74,6 +77,7 @@ BEGIN
     UPDATE data_version SET seq = seq + n WHERE id = 1 RETURNING seq - n INTO s;
     INSERT INTO data_changes (seq, {key}, at)
     SELECT s + row_number() OVER (ORDER BY k), k, stamp FROM ({_pg_keys(op, column)}) keys;
+    PERFORM pg_notify('{CHANNEL}', '');
     RETURN NULL;
 END $$"""  # noqa: S608 -- fixed names, no user text
             transition = {

@@ -82,7 +82,10 @@ class Overlay:
             max_overflow=12,
             execution_options={FROZEN: True},
         )
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # one change applied at a time
+        # Held while a change is made visible, and while a session starts: a session's DuckDB
+        # snapshot, `state` and `vocabulary` always belong together.
+        self.publish = threading.Lock()
 
     def _define(self) -> None:
         db = self._root
@@ -144,17 +147,18 @@ class Overlay:
             self._count([tuple(row[i] for i in at) for row in fetched["customers"]], +1)
             vocabulary = self._vocabulary(db)
             masked = db.execute("SELECT count(*) FROM ov_masked").fetchone()
-            db.commit()
+            with self.publish:
+                db.commit()
+                self.state = target
+                self.state_at = changes.until_at
+                if vocabulary != self.vocabulary:
+                    self.vocabulary = vocabulary
         except BaseException:
             db.rollback()
             raise
         finally:
             db.close()
         self.masked = int(masked[0]) if masked else 0
-        self.state = target
-        self.state_at = changes.until_at
-        if vocabulary != self.vocabulary:
-            self.vocabulary = vocabulary
         self.checked_at = datetime.now(UTC)
 
     def _count(self, rows: Iterable[Sequence[Any]], step: int) -> None:

@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from queries import lines, timeline
+from queries.capture import CHANNEL
 from queries.freshness import DataState, change_at, changes_between, data_state
 from queries.models import DataChange
 from queries.overlay import Overlay, TooLarge
@@ -127,6 +129,9 @@ class ReplicaConfig:
 # processes and machines that are behind, then pruned by the next build.
 SYNC_CHANGES = 5_000
 KEEP_CHANGES = 200_000
+# How long the follower waits for a notification before asking anyway; SQLite's poll.
+FOLLOW_SECONDS = 0.5
+SQLITE_POLL_SECONDS = 0.1
 # Customers an overlay holds before a new file is built to replace it (it answers meanwhile).
 CONSOLIDATE_AT = 20_000
 _NAME = re.compile(rf"^{PREFIX}([0-9a-f]+)-(\d+)\.{FORMAT}{re.escape(SUFFIX)}$")
@@ -191,6 +196,9 @@ class Cancel:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
 
     def check(self) -> None:
         if self._event.is_set():
@@ -465,6 +473,7 @@ class ReadPath:
         self._switching = threading.Lock()  # one thread opens a file at a time
         self._live: Overlay | None = None
         self._builder: threading.Thread | None = None
+        self._follower: threading.Thread | None = None
         self._cancel = Cancel()
         if config is not None and config.folder.is_dir():
             for path in remove_leftovers(config.folder):
@@ -494,8 +503,31 @@ class ReadPath:
             yield session
 
     def start(self) -> None:
-        """Open or start building the replica (e.g. at start-up)."""
+        """Open or start building the replica, and keep it current in the background as
+        changes are committed, so that questions seldom wait for one (serving processes)."""
         self._current_for(self._head())
+        if self.config is not None and self._follower is None:
+            self._follower = threading.Thread(
+                target=self._follow, name="basebot-follow", daemon=True
+            )
+            self._follower.start()
+
+    def _follow(self) -> None:
+        waiter = _Waiter(self.primary)
+        try:
+            while not self._cancel.cancelled:
+                try:
+                    waiter.wait(FOLLOW_SECONDS)
+                    head = self._head()
+                    live = self._live
+                    if live is not None and head is not None and _within(live.state, head):
+                        self._catch_up(live, head)
+                except Exception:  # e.g. the database is away: try again later
+                    log.debug("following the database's changes failed", exc_info=True)
+                    waiter.close()
+                    self._cancel.wait(FOLLOW_SECONDS)
+        finally:
+            waiter.close()
 
     def on_replica(self) -> bool:
         """Whether the next read would be answered from a replica (for reports and tests)."""
@@ -512,7 +544,7 @@ class ReadPath:
     def _session_on(self, live: Overlay, source: Source | None) -> Iterator[Session]:
         session = Session(live.engine)
         try:
-            with live.lock:  # the snapshot and the vocabulary's generation belong together
+            with live.publish:  # the snapshot and the vocabulary belong together
                 session.execute(text("SELECT count(*) FROM ov_batch"))
                 session.info[VOCABULARY] = live.vocabulary
             if source is not None:
@@ -659,12 +691,40 @@ class ReadPath:
     def close(self) -> None:
         """Stop a build in progress and close the replica (answers then read the database)."""
         self._cancel.set()
-        if self._builder is not None:
-            self._builder.join()
+        for thread in (self._builder, self._follower):
+            if thread is not None:
+                thread.join()
         with self._lock:
             current, self._live = self._live, None
         if current:
             current.close()
+
+
+class _Waiter:
+    """Waits until the database may have new changes: PostgreSQL notifies at each commit
+    that logged some (LISTEN); SQLite, a file on this machine, is asked again."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        bind = factory.kw.get("bind")
+        self._engine = bind if isinstance(bind, Engine) else None
+        self._listen = self._engine is not None and self._engine.dialect.name == "postgresql"
+        self._raw: Any = None  # a pooled connection of the engine's, kept for LISTEN
+
+    def wait(self, seconds: float) -> None:
+        if not self._listen or self._engine is None:
+            time.sleep(SQLITE_POLL_SECONDS)
+            return
+        if self._raw is None:
+            self._raw = self._engine.raw_connection()
+            self._raw.driver_connection.autocommit = True
+            self._raw.driver_connection.execute(f"LISTEN {CHANNEL}")
+        for _ in self._raw.driver_connection.notifies(timeout=seconds, stop_after=1):
+            pass
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.invalidate()  # closed, not handed back to the pool still listening
+            self._raw = None
 
 
 def _within(state: DataState, head: DataState) -> bool:

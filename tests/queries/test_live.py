@@ -26,6 +26,7 @@ from bot.ask import ask_json
 from bot.parsing import ParseError
 from bot.settings import Settings
 from queries.db import make_sessionmaker
+from queries.freshness import data_state
 from queries.replica import (
     PREFIX,
     SYNC_CHANGES,
@@ -535,3 +536,24 @@ def test_the_words_a_command_may_use_follow_the_data(
     live, primary = both("installed in LATAM")
     assert live == primary and isinstance(live, str)  # "no such value" on both
     reads.close()
+
+
+def test_a_serving_process_applies_changes_before_anyone_asks(
+    small: tuple[Engine, randomdata.Dataset], tmp_path: Path
+) -> None:
+    db, ds = small
+    factory = make_sessionmaker(db)
+    reads = ReadPath(factory, _config(tmp_path / "r"))
+    reads.refresh()
+    reads.start()  # as `basebot serve` does: it follows the database's changes
+    try:
+        _change(db, ds, seed=3)
+        with factory() as session:
+            head = data_state(session)
+        assert head is not None
+        deadline = time.monotonic() + 10
+        while (live := reads._live) is None or live.state != head:
+            assert time.monotonic() < deadline, "the change was not applied within 10 s"
+            time.sleep(0.01)
+    finally:
+        reads.close()
