@@ -52,12 +52,18 @@ def _reads(settings: Settings, factory: sessionmaker[Session], *, build: bool) -
     return ReadPath(factory, settings.replica(), build=build)
 
 
-def _refresh_replica(settings: Settings, factory: sessionmaker[Session]) -> None:
-    """After a change to the data: the replica for the new version, so answers stay fast."""
+def _refresh_replica(
+    settings: Settings, factory: sessionmaker[Session], *, always: bool = False
+) -> None:
+    """After a change to the data: a replica that can answer for it, so answers stay fast
+    (a small change is applied to the one there is; `always`: build a new one)."""
     import time
 
     reads = _reads(settings, factory, build=False)
     if reads.config is None:
+        return
+    if not always and reads.on_replica():
+        reads.close()
         return
     started = time.perf_counter()
     try:
@@ -184,7 +190,7 @@ def cmd_replica(args: argparse.Namespace, settings: Settings) -> int:
     """Build the read replica for the database's current data now (servers do it themselves)."""
     if settings.replica() is None:
         raise UsageError("The read replica is off (BASEBOT_REPLICA=off). Example: unset it")
-    _refresh_replica(settings, _factory(settings))
+    _refresh_replica(settings, _factory(settings), always=True)
     return 0
 
 

@@ -530,9 +530,13 @@ class ReadPath:
             waiter.close()
 
     def on_replica(self) -> bool:
-        """Whether the next read would be answered from a replica (for reports and tests)."""
-        live, head = self._live, self._head()
-        return live is not None and head is not None and _within(live.state, head)
+        """Whether the next read would be answered from a replica (opening the newest file
+        there is if this process has none yet; for reports, the CLI and tests)."""
+        head = self._head()
+        if head is None:
+            return False
+        live = self._live
+        return (live is not None and _within(live.state, head)) or self._open_file(head) is not None
 
     def _head(self) -> DataState | None:
         if self.config is None:
@@ -638,10 +642,13 @@ class ReadPath:
         return True
 
     def _discard(self, live: Overlay) -> None:
+        """Stop using a replica that cannot follow, and remove its file: no process could
+        catch up from it (those that have it open go on until they find so too)."""
         with self._lock:
             if self._live is live:
                 self._live = None
         live.close()
+        live.path.unlink(missing_ok=True)
 
     def _start_build(self) -> None:
         with self._lock:
