@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from queries import importer
+from queries.freshness import changes_between, data_state
 from queries.importer import (
     FILES,
     ImportFailed,
@@ -807,3 +809,33 @@ def test_problem_and_failure_texts() -> None:
     assert str(ImportReport(tables=(TableCounts("products", "products.csv", 2, 1, 0, 1),))) == (
         "products.csv: 2 read, 1 inserted, 0 updated, 1 unchanged"
     )
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_an_import_is_captured_and_a_refused_one_leaves_the_capture_as_it_was(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    if bulk:  # as if the files were large: the replicas are rebuilt instead
+        monkeypatch.setattr(importer, "BULK_BYTES", 0)
+    before = data_state(session)
+    write_bad_folder(tmp_path)
+    refused(session, tmp_path)
+    assert data_state(session) == before
+    write_good_folder(tmp_path)
+    import_folder(session, tmp_path)
+    after = data_state(session)
+    assert before is not None and after is not None
+    if bulk:
+        assert after.version != before.version  # a new lineage: replicas are rebuilt
+    else:
+        assert after.version == before.version and after.seq > before.seq
+        changes = changes_between(session, before.seq, after.seq)
+        assert changes.complete and changes.customers == {
+            customer(session, "C1").id,
+            customer(session, "C2").id,
+            customer(session, "C3").id,
+        }
+    # Either way the triggers are in place for the next writer.
+    Fixture(session).customer("LATER")
+    later = data_state(session)
+    assert later is not None and later.seq == after.seq + 1
