@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from bench.databases import DEFAULT_PG_URL, BenchDatabaseError
-from bench.report import render
+from bench.live import LiveConfig, run_live
+from bench.report import keep_live, render, render_live, with_live
 from bench.run import BACKENDS, BENCH_DIR, DEFAULT_DATA_DIR, DEFAULT_TODAY, Config, run
 
 FULL_SCALE = 1_000_000
@@ -28,6 +29,12 @@ customers, compare, upsell <category> service) it also times two baselines on th
 database -- a hand-written SQL statement (the floor) and a pandas script that loads the
 tables -- checks that both got basebot's answer, and reports basebot's time as a ratio.
 Prints a Markdown report; exits 1 when a baseline disagrees with basebot.
+
+With --live (issue #16) it times the verbs through signed slash commands to `basebot serve`,
+first with nobody writing, then while a writer commits a change a second through the
+database driver; it reports both, the time the bench's own read path takes to apply a
+commit, and whether answers right after a commit count it. Exits 1 when such an answer
+differs from the database's or a command fails.
 """
 
 _EPILOG = """\
@@ -36,6 +43,7 @@ examples:
                                            report also written to bench/RESULTS.md
   python -m bench --small --backend postgresql
   python -m bench --customers 2000 --repeat 5 --backend sqlite     (a CI-sized run)
+  python -m bench --live --customers 20000 --backend postgresql --live-seconds 60
 
 Generated data is kept under bench/data/ (git-ignored), one folder per scale and seed, and
 reused. The SQLite database is a file beside the data; the PostgreSQL database (--pg-url)
@@ -52,6 +60,16 @@ def _positive(text: str) -> int:
         value = int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
@@ -170,6 +188,35 @@ def parser() -> argparse.ArgumentParser:
         help="answer from the database itself, without the read replica",
     )
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    live = p.add_argument_group(
+        "live data (--live; --repeat, --budget and the baselines do not apply)"
+    )
+    live.add_argument(
+        "--live",
+        action="store_true",
+        help="time signed slash commands to `basebot serve`, still and while a writer commits",
+    )
+    live.add_argument(
+        "--still-seconds",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="the still phase: the verbs in turn for this long, each at least once (default 120)",
+    )
+    live.add_argument(
+        "--live-seconds",
+        type=_seconds,
+        default=240.0,
+        metavar="SECONDS",
+        help="the live phase, with the writer committing (default 240)",
+    )
+    live.add_argument(
+        "--write-every",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="the writer commits one change this often (default 1)",
+    )
     return p
 
 
@@ -177,8 +224,62 @@ def _progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+_NOT_LIVE = ("repeat", "pandas_repeat", "budget", "explain")
+
+
+def _main_live(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    for name in _NOT_LIVE:
+        if getattr(args, name) != p.get_default(name):
+            p.error(f"--{name.replace('_', '-')} does not apply to --live")
+    config = LiveConfig(
+        customers=args.customers,
+        seed=args.seed,
+        today=args.as_of,
+        data_dir=args.data_dir,
+        backends=BACKENDS if args.backend == "both" else (args.backend,),
+        pg_url=args.pg_url,
+        reuse_db=args.reuse_db,
+        replica=args.replica,
+        still_seconds=args.still_seconds,
+        live_seconds=args.live_seconds,
+        write_every=args.write_every,
+        timeout_s=args.timeout,
+        progress=(lambda _message: None) if args.quiet else _progress,
+    )
+    try:
+        report = run_live(config)
+    except (BenchDatabaseError, OperationalError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    text = render_live(report)
+    print(text, end="")
+    out = args.out or (str(DEFAULT_OUT) if args.customers >= FULL_SCALE else "-")
+    if out != "-":
+        path = Path(out)
+        path.write_text(with_live(path.read_text() if path.exists() else "", text))
+        _progress(f"live data written to {out}")
+    differing = sum(c.differing for b in report.backends for c in b.freshness)
+    failed = sum(
+        phase.failed + phase.timed_out
+        for b in report.backends
+        for v in b.verbs
+        for phase in (v.still, v.live)
+    )
+    if differing or failed:
+        print(
+            f"bench: {differing} answers right after a commit differed from the database's;"
+            f" {failed} commands failed or timed out (see the report)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.live:
+        return _main_live(p, args)
     config = Config(
         customers=args.customers,
         seed=args.seed,
@@ -204,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text, end="")
     out = args.out or (str(DEFAULT_OUT) if args.customers >= FULL_SCALE else "-")
     if out != "-":
-        Path(out).write_text(text)
+        path = Path(out)
+        path.write_text(keep_live(text, path.read_text() if path.exists() else ""))
         _progress(f"report written to {out}")
     if not report.agreed:
         print("bench: a baseline disagreed with basebot (see the report)", file=sys.stderr)
