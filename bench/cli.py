@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
@@ -48,7 +49,8 @@ examples:
 Generated data is kept under bench/data/ (git-ignored), one folder per scale and seed, and
 reused. The SQLite database is a file beside the data; the PostgreSQL database (--pg-url)
 is created through the `postgres` maintenance database when missing and WIPED on every run
-unless --reuse-db finds it already loaded: use a database of its own. Databases named
+unless --reuse-db finds it already loaded: use a database of its own. A --live run leaves
+its writer's rows in the database, so the next run loads the data set again. Databases named
 test* are never touched. Targets (PostgreSQL, 1,000,000 customers): p95 <= 1 s for every
 verb but health, <= 300 ms for installed, customers, customer, top; basebot within 1.5x of
 the floor; serving process < 300 MB RSS; import >= 150,000 rows/s.
@@ -189,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     live = p.add_argument_group(
-        "live data (--live; --repeat, --budget and the baselines do not apply)"
+        "live data (--live; --repeat, --budget, --explain and the baselines do not apply)"
     )
     live.add_argument(
         "--live",
@@ -227,37 +229,59 @@ def _progress(message: str) -> None:
 _NOT_LIVE = ("repeat", "pandas_repeat", "budget", "explain")
 
 
-def _main_live(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    for name in _NOT_LIVE:
-        if getattr(args, name) != p.get_default(name):
-            p.error(f"--{name.replace('_', '-')} does not apply to --live")
-    config = LiveConfig(
-        customers=args.customers,
-        seed=args.seed,
-        today=args.as_of,
-        data_dir=args.data_dir,
-        backends=BACKENDS if args.backend == "both" else (args.backend,),
-        pg_url=args.pg_url,
-        reuse_db=args.reuse_db,
-        replica=args.replica,
-        still_seconds=args.still_seconds,
-        live_seconds=args.live_seconds,
-        write_every=args.write_every,
-        timeout_s=args.timeout,
-        progress=(lambda _message: None) if args.quiet else _progress,
-    )
-    try:
-        report = run_live(config)
-    except (BenchDatabaseError, OperationalError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    text = render_live(report)
+def _shared(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of `bench.run.Common`."""
+    return {
+        "customers": args.customers,
+        "seed": args.seed,
+        "today": args.as_of,
+        "backends": BACKENDS if args.backend == "both" else (args.backend,),
+        "pg_url": args.pg_url,
+        "timeout_s": args.timeout,
+        "data_dir": args.data_dir,
+        "reuse_db": args.reuse_db,
+        "replica": args.replica,
+        "progress": (lambda _message: None) if args.quiet else _progress,
+    }
+
+
+def _publish(args: argparse.Namespace, text: str, merged: Callable[[str, str], str]) -> None:
+    """Print the report; write it into --out (by default RESULTS.md at full scale) too."""
     print(text, end="")
     out = args.out or (str(DEFAULT_OUT) if args.customers >= FULL_SCALE else "-")
     if out != "-":
         path = Path(out)
-        path.write_text(with_live(path.read_text() if path.exists() else "", text))
-        _progress(f"live data written to {out}")
+        path.write_text(merged(text, path.read_text() if path.exists() else ""))
+        _progress(f"report written to {out}")
+
+
+def _full(args: argparse.Namespace) -> int:
+    report = run(
+        Config(
+            **_shared(args),
+            repeat=args.repeat,
+            pandas_repeat=args.pandas_repeat,
+            budget_s=args.budget,
+            explain=max(0, args.explain),
+        )
+    )
+    _publish(args, render(report), keep_live)
+    if not report.agreed:
+        print("bench: a baseline disagreed with basebot (see the report)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    report = run_live(
+        LiveConfig(
+            **_shared(args),
+            still_seconds=args.still_seconds,
+            live_seconds=args.live_seconds,
+            write_every=args.write_every,
+        )
+    )
+    _publish(args, render_live(report), lambda text, previous: with_live(previous, text))
     differing = sum(c.differing for b in report.backends for c in b.freshness)
     failed = sum(
         phase.failed + phase.timed_out
@@ -279,36 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     if args.live:
-        return _main_live(p, args)
-    config = Config(
-        customers=args.customers,
-        seed=args.seed,
-        today=args.as_of,
-        backends=BACKENDS if args.backend == "both" else (args.backend,),
-        pg_url=args.pg_url,
-        repeat=args.repeat,
-        pandas_repeat=args.pandas_repeat,
-        budget_s=args.budget,
-        timeout_s=args.timeout,
-        data_dir=args.data_dir,
-        reuse_db=args.reuse_db,
-        explain=max(0, args.explain),
-        replica=args.replica,
-        progress=(lambda _message: None) if args.quiet else _progress,
-    )
+        for name in _NOT_LIVE:
+            if getattr(args, name) != p.get_default(name):
+                p.error(f"--{name.replace('_', '-')} does not apply to --live")
     try:
-        report = run(config)
+        return _live(args) if args.live else _full(args)
     except (BenchDatabaseError, OperationalError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    text = render(report)
-    print(text, end="")
-    out = args.out or (str(DEFAULT_OUT) if args.customers >= FULL_SCALE else "-")
-    if out != "-":
-        path = Path(out)
-        path.write_text(keep_live(text, path.read_text() if path.exists() else ""))
-        _progress(f"report written to {out}")
-    if not report.agreed:
-        print("bench: a baseline disagreed with basebot (see the report)", file=sys.stderr)
-        return 1
-    return 0

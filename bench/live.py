@@ -4,7 +4,7 @@ Per backend: load the data set, start `basebot serve` (a replica folder of its o
 for its replica, then time the verbs through signed slash commands twice: still (nobody
 writing), and live, while a writer commits a change every `write_every` seconds. After each
 commit the bench, through a read path of its own, times how long catching up takes and
-checks that its answers count every commit so far.
+checks that its answers count every commit so far (bench/verbs.py says which answers).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from bench.databases import DEFAULT_PG_URL, load, server_settings, sqlite_url
-from bench.datagen import Dataset, ensure_dataset
+from bench.databases import server_settings
+from bench.datagen import Dataset
 from bench.report import git_commit, machine
 from bench.results import (
     Freshness,
@@ -33,8 +33,9 @@ from bench.results import (
     PhaseTiming,
     Timing,
 )
+from bench.run import Common, data_set, databases, loaded
 from bench.slack import ServeProcess, SlackStandIn
-from bench.verbs import FRESHNESS_CHECKS, LIVE_VERBS, Verb, differences
+from bench.verbs import CHECK_SHARE, FRESHNESS_CHECKS, LIVE_VERBS, TOUCHED, Verb, differences
 from bench.writer import LiveWriter
 from bot.ask import ask_json
 from bot.settings import Settings
@@ -42,39 +43,20 @@ from queries.db import make_engine, make_sessionmaker, normalize_url
 from queries.freshness import data_version
 from queries.replica import ReadPath, snapshot
 
-BACKENDS = ("postgresql", "sqlite")
 READY_TIMEOUT_S = 3600.0
 _EXAMPLES = 3
 
 
-def _silent(_message: str) -> None:
-    pass
-
-
 @dataclass(frozen=True, kw_only=True)
-class LiveConfig:
-    customers: int
-    seed: int
-    today: date
-    data_dir: Path
-    backends: tuple[str, ...] = BACKENDS
-    pg_url: str = DEFAULT_PG_URL
-    reuse_db: bool = False
-    replica: bool = True
+class LiveConfig(Common):
     still_seconds: float = 120.0
     live_seconds: float = 240.0
     write_every: float = 1.0
-    timeout_s: float = 120.0
-    progress: Callable[[str], None] = _silent
 
 
 def run_live(config: LiveConfig) -> LiveReport:
-    say = config.progress
     started = datetime.now(UTC).astimezone()
-    dataset = ensure_dataset(
-        config.data_dir, customers=config.customers, seed=config.seed, today=config.today
-    )
-    say(f"data: {dataset.total_rows:,} rows in {dataset.folder}")
+    dataset = data_set(config)
     report = LiveReport(
         started=started,
         machine=machine(),
@@ -85,8 +67,7 @@ def run_live(config: LiveConfig) -> LiveReport:
         write_every=config.write_every,
         timeout_s=config.timeout_s,
     )
-    for backend in config.backends:
-        url = sqlite_url(dataset.folder) if backend == "sqlite" else config.pg_url
+    for backend, url in databases(config, dataset):
         report.backends.append(_run_backend(config, dataset, backend, url))
     return report
 
@@ -148,7 +129,8 @@ class _Probe:
         self.today = today
         self.after_commit: list[float] = []
         self.idle: list[float] = []
-        self.checks = {c: Freshness(c, 0, 0, 0) for c in FRESHNESS_CHECKS}
+        self.checks = {c: Freshness(c, 0, 0, 0) for c in (TOUCHED, *FRESHNESS_CHECKS)}
+        self.whole_base_due = 0.0
 
     def close(self) -> None:
         self.reads.close()
@@ -163,12 +145,17 @@ class _Probe:
     def answer(self, session: Session, command: str) -> dict[str, Any]:
         return ask_json(session, command, as_of=self.today, settings=self.settings)
 
-    def after(self, gate: threading.Lock) -> None:
+    def after(self, gate: threading.Lock, touched: str | None) -> None:
         """Right after a commit, while `gate` keeps the writer out: catch up, then answer.
 
         The database's own answers come from a snapshot pinned under the gate, so they are
         computed after the writer has moved on yet count exactly the same commits.
         """
+        began = time.monotonic()
+        checks = {} if touched is None else {TOUCHED: f"customer {touched}"}
+        whole_base = began >= self.whole_base_due
+        if whole_base:
+            checks |= {c: c for c in FRESHNESS_CHECKS}
         with ExitStack() as stack:
             with gate:
                 self.after_commit.append(self.entry_s())
@@ -176,23 +163,27 @@ class _Probe:
                 primary = stack.enter_context(snapshot(self.factory))
                 data_version(primary)  # the snapshot starts with the first read
                 read = {}
-                for command in FRESHNESS_CHECKS:
+                for label, command in checks.items():
                     on_replica = self.reads.on_replica()
                     with self.reads.session() as session:
-                        read[command] = (self.answer(session, command), on_replica)
+                        read[label] = (self.answer(session, command), on_replica)
             with Session(bind=primary) as session:
-                for command, (got, on_replica) in read.items():
-                    self._count(
-                        command, differences(self.answer(session, command), got), on_replica
-                    )
+                for label, (got, on_replica) in read.items():
+                    diffs = differences(self.answer(session, checks[label]), got)
+                    self._count(label, [f"{checks[label]}: {d}" for d in diffs], on_replica)
+        if whole_base:
+            # The database's answers over the whole base take long at scale and would
+            # crowd the server being timed: such checks take at most CHECK_SHARE of the time.
+            spent = time.monotonic() - began
+            self.whole_base_due = time.monotonic() + spent * (1 / CHECK_SHARE - 1)
 
-    def _count(self, command: str, diffs: list[str], on_replica: bool) -> None:
-        was = self.checks[command]
+    def _count(self, label: str, diffs: list[str], on_replica: bool) -> None:
+        was = self.checks[label]
         examples = was.examples
         if diffs and len(examples) < _EXAMPLES:
             examples = (*examples, diffs[0])
-        self.checks[command] = Freshness(
-            command,
+        self.checks[label] = Freshness(
+            label,
             was.checks + 1,
             was.differing + bool(diffs),
             was.on_replica + on_replica,
@@ -209,6 +200,7 @@ class _Live:
         self.every = every
         self.gate = threading.Lock()
         self.commits = 0
+        self.touched: str | None = None
         self.changed = threading.Condition()
         self.stopping = threading.Event()
         self.errors: list[BaseException] = []
@@ -248,9 +240,10 @@ class _Live:
         due = time.monotonic() + self.every
         while not self.stopping.wait(max(0.0, due - time.monotonic())):
             with self.gate:
-                self.writer.commit()
+                change = self.writer.commit()
             with self.changed:
                 self.commits += 1
+                self.touched = change.customer_ref
                 self.changed.notify_all()
             # A commit held up by the probe is not made up for: one change per tick at most.
             due = max(due + self.every, time.monotonic())
@@ -263,8 +256,8 @@ class _Live:
                     self.changed.wait()
                 if self.stopping.is_set():
                     return
-                seen = self.commits
-            self.probe.after(self.gate)
+                seen, touched = self.commits, self.touched
+            self.probe.after(self.gate, touched)
 
 
 def _fresh_folder(folder: Path) -> Path:
@@ -275,9 +268,7 @@ def _fresh_folder(folder: Path) -> Path:
 def _run_backend(config: LiveConfig, dataset: Dataset, backend: str, url: str) -> LiveBackend:
     say = config.progress
     began = time.perf_counter()
-    say(f"{backend}: loading {dataset.total_rows:,} rows")
-    stats = load(backend, url, dataset.folder, dataset.rows, reuse=config.reuse_db)
-    say(f"{backend}: " + ("reused the loaded database" if stats.reused else "imported"))
+    stats = loaded(backend, url, dataset, reuse=config.reuse_db, say=say)
     server_dir = probe_dir = None
     if config.replica:
         server_dir = _fresh_folder(dataset.folder / f"replica-live-serve-{backend}")

@@ -16,7 +16,14 @@ from bench.results import (
     Timing,
     VerbResult,
 )
-from bench.verbs import FLOOR_RATIO_TARGET, IMPORT_TARGET_ROWS_S, RSS_TARGET_MB
+from bench.verbs import (
+    CHECK_SHARE,
+    FLOOR_RATIO_TARGET,
+    FRESHNESS_CHECKS,
+    IMPORT_TARGET_ROWS_S,
+    RSS_TARGET_MB,
+    TOUCHED,
+)
 
 _REPO = Path(__file__).resolve().parent.parent
 _PLAN_STATEMENTS = 3
@@ -324,6 +331,10 @@ def _by_count(item: tuple[str, int]) -> tuple[int, str]:
     return -item[1], item[0]
 
 
+def _listed(commands: tuple[str, ...]) -> str:
+    return " and ".join(f"`{c}`" for c in commands)
+
+
 def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
     name = _BACKEND_NAMES[result.backend]
     data, m = report.dataset, report.machine
@@ -384,8 +395,10 @@ def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
         f" (after a commit {_timing(result.entry_after_commit)};"
         f" with none new {_timing(result.entry_idle)})",
         "- Freshness: right after a commit, the same command through that read path and"
-        " through the database itself (a snapshot of the same commits); lag 0 means no answer"
-        " differs, i.e. every answer counts every commit made before it",
+        " through the database itself (a snapshot of the same commits): after every commit"
+        f" `{TOUCHED}` of the customer it touched; {_listed(FRESHNESS_CHECKS)} over the whole"
+        f" base as often as they take at most {CHECK_SHARE:.0%} of the time. Lag 0 means no"
+        " answer differs, i.e. every answer counts every commit made before it",
         "",
         "| check | checks | answers that differ | from the replica | from the database |",
         "|---|--:|--:|--:|--:|",

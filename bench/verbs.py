@@ -81,9 +81,12 @@ LIVE_VERBS: tuple[Verb, ...] = (
     Verb("installed", "installed", COMMON_P95_MS),
     Verb("digest", "digest", ANY_P95_MS),
 )
-# Asked after each commit through the bench's own read path and the database: between them
-# they change with every kind of write (orders, returns, installs, removals, moves).
+# Asked right after a commit through the bench's own read path and the database: the customer
+# the commit touched after every commit; answers over the whole base, which between them
+# change with every kind of write, as often as they take at most CHECK_SHARE of the time.
+TOUCHED = "customer <ref>"
 FRESHNESS_CHECKS = ("customers", "installed by region")
+CHECK_SHARE = 0.1
 
 
 def customer_ref(k: int, customers: int) -> str:

@@ -99,6 +99,12 @@ class _Connection:
         self._raw.close()
 
 
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    customer_ref: str | None  # the customer it touched
+
+
 @dataclass
 class WriterStats:
     kinds: Counter[str] = field(default_factory=Counter)
@@ -121,7 +127,7 @@ class LiveWriter:
         self.tag = f"{int(time.time()):x}"
         self.made = 0
         self.stats = WriterStats()
-        self._changes: dict[str, Callable[[], None]] = {
+        self._changes: dict[str, Callable[[], int | None]] = {
             "order": self._existing_customer_order,
             "new customer": self._new_customer,
             "installation": self._installation,
@@ -159,20 +165,23 @@ class LiveWriter:
     def close(self) -> None:
         self.db.close()
 
-    def commit(self) -> str:
-        """Make one change and commit it; its kind."""
+    def commit(self) -> Change:
+        """Make one change and commit it."""
         kind = self.rnd.choices(self._kinds, self._weights)[0]
         began = time.perf_counter()
         self.db.begin()
         try:
-            self._changes[kind]()
+            customer_id = self._changes[kind]()
+            found = None
+            if customer_id is not None:
+                found = self.db.one("SELECT customer_ref FROM customers WHERE id = ?", customer_id)
             self.db.commit()
         except BaseException:
             self.db.rollback()
             raise
         self.stats.commit_s.append(time.perf_counter() - began)
         self.stats.kinds[kind] += 1
-        return kind
+        return Change(kind, None if found is None else str(found[0]))
 
     # ------------------------------------------------------------------ the changes
 
@@ -198,7 +207,7 @@ class LiveWriter:
         ]
         return self.rnd.choice(choices or [p for p in self.products if p.kind == "core"])
 
-    def _order(self, customer_id: int) -> None:
+    def _order(self, customer_id: int) -> int:
         """An order of 1 to 5 lines: a core unit first, then what goes with it."""
         order = self._next("W")
         category = self.rnd.choice(CORE_CATEGORIES)
@@ -225,11 +234,12 @@ class LiveWriter:
             )
             if product.installable:
                 self.pending.extend([(customer_id, product.id, order)] * quantity)
+        return customer_id
 
-    def _existing_customer_order(self) -> None:
-        self._order(self._customer_id())
+    def _existing_customer_order(self) -> int:
+        return self._order(self._customer_id())
 
-    def _new_customer(self) -> None:
+    def _new_customer(self) -> int:
         ref = self._next("CW")
         country, region = self.rnd.choice(_PLACES)
         found = self.db.one(
@@ -246,9 +256,9 @@ class LiveWriter:
             self._day(),
         )
         assert found is not None
-        self._order(int(found[0]))
+        return self._order(int(found[0]))
 
-    def _installation(self) -> None:
+    def _installation(self) -> int:
         if self.pending:
             customer_id, product_id, order = self.pending.pop(0)
         else:
@@ -267,26 +277,22 @@ class LiveWriter:
             "HQ",
             self._day(),
         )
+        return customer_id
 
-    def _removal(self) -> None:
-        found = self.db.one(
-            "SELECT id FROM installations WHERE id >= ? AND removed_on IS NULL"
-            " AND installed_on < ? ORDER BY id LIMIT 1",
-            self.rnd.randint(1, self.max_installation),
-            self._day(),
+    def _removal(self) -> int | None:
+        active = (
+            "SELECT id, customer_id FROM installations WHERE id >= ? AND removed_on IS NULL"
+            " AND installed_on < ? ORDER BY id LIMIT 1"
         )
-        if found is None:  # past the last active unit: any active one
-            found = self.db.one(
-                "SELECT id FROM installations WHERE removed_on IS NULL AND installed_on < ?"
-                " ORDER BY id LIMIT 1",
-                self._day(),
-            )
-        if found is not None:
-            self.db.rows(
-                "UPDATE installations SET removed_on = ? WHERE id = ?", self._day(), found[0]
-            )
+        found = self.db.one(active, self.rnd.randint(1, self.max_installation), self._day())
+        if found is None:  # past the last active unit: the first one
+            found = self.db.one(active, 1, self._day())
+        if found is None:
+            return None
+        self.db.rows("UPDATE installations SET removed_on = ? WHERE id = ?", self._day(), found[0])
+        return int(found[1])
 
-    def _return(self) -> None:
+    def _return(self) -> int | None:
         found = self.db.one(
             "SELECT order_ref, customer_id, product_id, unit_price FROM purchases"
             " WHERE id >= ? AND quantity > 0 AND purchased_on < ? ORDER BY id LIMIT 1",
@@ -294,7 +300,7 @@ class LiveWriter:
             self._day(),
         )
         if found is None:
-            return
+            return None
         order, customer_id, product_id, price = found
         last = self.db.one("SELECT max(line_no) FROM purchases WHERE order_ref = ?", order)
         self.db.rows(
@@ -308,20 +314,25 @@ class LiveWriter:
             price,
             self._day(),
         )
+        return int(customer_id)
 
-    def _customer_update(self) -> None:
+    def _customer_update(self) -> int:
+        """A move to another segment, or to a country of another region."""
         customer_id = self._customer_id()
+        found = self.db.one("SELECT segment, region FROM customers WHERE id = ?", customer_id)
+        segment, region = found if found is not None else (None, None)
         if self.rnd.random() < 0.5:
             self.db.rows(
                 "UPDATE customers SET segment = ? WHERE id = ?",
-                self.rnd.choice(_SEGMENTS),
+                self.rnd.choice([s for s in _SEGMENTS if s != segment]),
                 customer_id,
             )
         else:
-            country, region = self.rnd.choice(_PLACES)
+            country, region = self.rnd.choice([p for p in _PLACES if p[1] != region])
             self.db.rows(
                 "UPDATE customers SET country = ?, region = ? WHERE id = ?",
                 country,
                 region,
                 customer_id,
             )
+        return customer_id

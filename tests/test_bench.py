@@ -12,7 +12,14 @@ import pytest
 
 from bench.cli import main
 from bench.report import LIVE_HEADING, keep_live, with_live
-from bench.verbs import FRESHNESS_CHECKS, LIVE_VERBS, VERBS, differences, upsell_figures
+from bench.verbs import (
+    FRESHNESS_CHECKS,
+    LIVE_VERBS,
+    TOUCHED,
+    VERBS,
+    differences,
+    upsell_figures,
+)
 
 
 def _table_rows(report: str) -> dict[str, list[str]]:
@@ -128,7 +135,7 @@ def test_tiny_live_run_times_every_verb_while_the_writer_commits(
         assert cells[7].endswith("×")
     [committed] = re.findall(r"the writer committed (\d+) changes", printed)
     assert int(committed) >= 2
-    assert list(checks) == list(FRESHNESS_CHECKS)
+    assert list(checks) == [TOUCHED, *FRESHNESS_CHECKS]
     differing = 0
     for cells in checks.values():
         asked, differ, on_replica, on_database = (int(c.strip("*")) for c in cells[1:5])
