@@ -169,8 +169,10 @@ class _Probe:
                         read[label] = (self.answer(session, command), on_replica)
             with Session(bind=primary) as session:
                 for label, (got, on_replica) in read.items():
-                    diffs = differences(self.answer(session, checks[label]), got)
-                    self._count(label, [f"{checks[label]}: {d}" for d in diffs], on_replica)
+                    command = checks[label]
+                    diffs = differences(self.answer(session, command), got)
+                    named = [d if command == label else f"{command}: {d}" for d in diffs]
+                    self._count(label, named, on_replica)
         if whole_base:
             # The database's answers over the whole base take long at scale and would
             # crowd the server being timed: such checks take at most CHECK_SHARE of the time.

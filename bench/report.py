@@ -86,6 +86,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds / 60:,.1f} min"
 
 
+def _machine(m: Machine) -> str:
+    load = ", ".join(f"{v:.2f}" for v in m.load_average)
+    return (
+        f"{m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM; load average at start {load}"
+    )
+
+
 def _mb(kib: int) -> float:
     return kib / 1024
 
@@ -252,7 +259,6 @@ def _html(text: str) -> str:
 def render(report: Report) -> str:
     m, data = report.machine, report.dataset
     rows = data.rows
-    load = ", ".join(f"{v:.2f}" for v in m.load_average)
     generated = "reused" if data.reused else f"generated in {data.seconds:,.1f} s"
     lines = [
         "# basebot benchmark",
@@ -260,8 +266,7 @@ def render(report: Report) -> str:
         "| | |",
         "|---|---|",
         f"| date | {report.started:%Y-%m-%d %H:%M %Z} |",
-        f"| machine | {m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM;"
-        f" load average at start {load} |",
+        f"| machine | {_machine(m)} |",
         f"| git commit | {report.commit} |",
         f"| scale | {data.customers:,} customers, {rows.get('purchases.csv', 0):,} purchase"
         f" lines, {rows.get('installations.csv', 0):,} installations,"
@@ -337,7 +342,7 @@ def _listed(commands: tuple[str, ...]) -> str:
 
 def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
     name = _BACKEND_NAMES[result.backend]
-    data, m = report.dataset, report.machine
+    data = report.dataset
     rows = data.rows
     load = result.load
     imported = (
@@ -358,8 +363,7 @@ def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
         "|---|---|",
         f"| date | {report.started:%Y-%m-%d %H:%M %Z} |",
         f"| git commit | {report.commit} |",
-        f"| machine | {m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM;"
-        f" load average at start {', '.join(f'{v:.2f}' for v in m.load_average)} |",
+        f"| machine | {_machine(report.machine)} |",
         f"| scale | {data.customers:,} customers, {rows.get('purchases.csv', 0):,} purchase"
         f" lines, {rows.get('installations.csv', 0):,} installations (seed {data.seed},"
         f" as of {data.today.isoformat()}) |",
@@ -419,11 +423,12 @@ def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
     return lines
 
 
+def _live_section(parts: list[str]) -> str:
+    return "\n".join([LIVE_HEADING, "", _LIVE_INTRO, "", *parts]).rstrip() + "\n"
+
+
 def render_live(report: LiveReport) -> str:
-    lines = [LIVE_HEADING, "", _LIVE_INTRO, ""]
-    for result in report.backends:
-        lines += _live_backend(result, report)
-    return "\n".join(lines).rstrip() + "\n"
+    return _live_section(["\n".join(_live_backend(r, report)) for r in report.backends])
 
 
 def _split_live(text: str) -> tuple[str, dict[str, str]]:
@@ -452,11 +457,9 @@ def with_live(text: str, live: str) -> str:
     parts = kept | new
     order = [n for n in _BACKEND_NAMES.values() if n in parts]
     order += [n for n in parts if n not in order]
-    section = "\n".join(
-        [LIVE_HEADING, "", _LIVE_INTRO, "", *(parts[n].rstrip() + "\n" for n in order)]
-    )
+    section = _live_section([parts[n].rstrip() + "\n" for n in order])
     rest = rest.rstrip()
-    return (rest + "\n\n" if rest else "") + section.rstrip() + "\n"
+    return (rest + "\n\n" if rest else "") + section
 
 
 def keep_live(text: str, previous: str) -> str:
