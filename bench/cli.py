@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
 from bench.databases import DEFAULT_PG_URL, BenchDatabaseError
-from bench.report import render
+from bench.live import LiveConfig, run_live
+from bench.report import keep_live, render, render_live, with_live
 from bench.run import BACKENDS, BENCH_DIR, DEFAULT_DATA_DIR, DEFAULT_TODAY, Config, run
 
 FULL_SCALE = 1_000_000
@@ -28,6 +30,12 @@ customers, compare, upsell <category> service) it also times two baselines on th
 database -- a hand-written SQL statement (the floor) and a pandas script that loads the
 tables -- checks that both got basebot's answer, and reports basebot's time as a ratio.
 Prints a Markdown report; exits 1 when a baseline disagrees with basebot.
+
+With --live (issue #16) it times the verbs through signed slash commands to `basebot serve`,
+first with nobody writing, then while a writer commits a change a second through the
+database driver; it reports both, the time the bench's own read path takes to apply a
+commit, and whether answers right after a commit count it. Exits 1 when such an answer
+differs from the database's or a command fails.
 """
 
 _EPILOG = """\
@@ -36,11 +44,13 @@ examples:
                                            report also written to bench/RESULTS.md
   python -m bench --small --backend postgresql
   python -m bench --customers 2000 --repeat 5 --backend sqlite     (a CI-sized run)
+  python -m bench --live --customers 20000 --backend postgresql --live-seconds 60
 
 Generated data is kept under bench/data/ (git-ignored), one folder per scale and seed, and
 reused. The SQLite database is a file beside the data; the PostgreSQL database (--pg-url)
 is created through the `postgres` maintenance database when missing and WIPED on every run
-unless --reuse-db finds it already loaded: use a database of its own. Databases named
+unless --reuse-db finds it already loaded: use a database of its own. A --live run leaves
+its writer's rows in the database, so the next run loads the data set again. Databases named
 test* are never touched. Targets (PostgreSQL, 1,000,000 customers): p95 <= 1 s for every
 verb but health, <= 300 ms for installed, customers, customer, top; basebot within 1.5x of
 the floor; serving process < 300 MB RSS; import >= 150,000 rows/s.
@@ -52,6 +62,16 @@ def _positive(text: str) -> int:
         value = int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
@@ -170,6 +190,35 @@ def parser() -> argparse.ArgumentParser:
         help="answer from the database itself, without the read replica",
     )
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    live = p.add_argument_group(
+        "live data (--live; --repeat, --budget, --explain and the baselines do not apply)"
+    )
+    live.add_argument(
+        "--live",
+        action="store_true",
+        help="time signed slash commands to `basebot serve`, still and while a writer commits",
+    )
+    live.add_argument(
+        "--still-seconds",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="the still phase: the verbs in turn for this long, each at least once (default 120)",
+    )
+    live.add_argument(
+        "--live-seconds",
+        type=_seconds,
+        default=240.0,
+        metavar="SECONDS",
+        help="the live phase, with the writer committing (default 240)",
+    )
+    live.add_argument(
+        "--write-every",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="the writer commits one change this often (default 1)",
+    )
     return p
 
 
@@ -177,36 +226,88 @@ def _progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    config = Config(
-        customers=args.customers,
-        seed=args.seed,
-        today=args.as_of,
-        backends=BACKENDS if args.backend == "both" else (args.backend,),
-        pg_url=args.pg_url,
-        repeat=args.repeat,
-        pandas_repeat=args.pandas_repeat,
-        budget_s=args.budget,
-        timeout_s=args.timeout,
-        data_dir=args.data_dir,
-        reuse_db=args.reuse_db,
-        explain=max(0, args.explain),
-        replica=args.replica,
-        progress=(lambda _message: None) if args.quiet else _progress,
-    )
-    try:
-        report = run(config)
-    except (BenchDatabaseError, OperationalError) as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    text = render(report)
+_NOT_LIVE = ("repeat", "pandas_repeat", "budget", "explain")
+
+
+def _shared(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of `bench.run.Common`."""
+    return {
+        "customers": args.customers,
+        "seed": args.seed,
+        "today": args.as_of,
+        "backends": BACKENDS if args.backend == "both" else (args.backend,),
+        "pg_url": args.pg_url,
+        "timeout_s": args.timeout,
+        "data_dir": args.data_dir,
+        "reuse_db": args.reuse_db,
+        "replica": args.replica,
+        "progress": (lambda _message: None) if args.quiet else _progress,
+    }
+
+
+def _publish(args: argparse.Namespace, text: str, merged: Callable[[str, str], str]) -> None:
+    """Print the report; write it into --out (by default RESULTS.md at full scale) too."""
     print(text, end="")
     out = args.out or (str(DEFAULT_OUT) if args.customers >= FULL_SCALE else "-")
     if out != "-":
-        Path(out).write_text(text)
+        path = Path(out)
+        path.write_text(merged(text, path.read_text() if path.exists() else ""))
         _progress(f"report written to {out}")
+
+
+def _full(args: argparse.Namespace) -> int:
+    report = run(
+        Config(
+            **_shared(args),
+            repeat=args.repeat,
+            pandas_repeat=args.pandas_repeat,
+            budget_s=args.budget,
+            explain=max(0, args.explain),
+        )
+    )
+    _publish(args, render(report), keep_live)
     if not report.agreed:
         print("bench: a baseline disagreed with basebot (see the report)", file=sys.stderr)
         return 1
     return 0
+
+
+def _live(args: argparse.Namespace) -> int:
+    report = run_live(
+        LiveConfig(
+            **_shared(args),
+            still_seconds=args.still_seconds,
+            live_seconds=args.live_seconds,
+            write_every=args.write_every,
+        )
+    )
+    _publish(args, render_live(report), lambda text, previous: with_live(previous, text))
+    differing = sum(c.differing for b in report.backends for c in b.freshness)
+    failed = sum(
+        phase.failed + phase.timed_out
+        for b in report.backends
+        for v in b.verbs
+        for phase in (v.still, v.live)
+    )
+    if differing or failed:
+        print(
+            f"bench: {differing} answers right after a commit differed from the database's;"
+            f" {failed} commands failed or timed out (see the report)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.live:
+        for name in _NOT_LIVE:
+            if getattr(args, name) != p.get_default(name):
+                p.error(f"--{name.replace('_', '-')} does not apply to --live")
+    try:
+        return _live(args) if args.live else _full(args)
+    except (BenchDatabaseError, OperationalError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2

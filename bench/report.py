@@ -6,8 +6,24 @@ import os
 import subprocess
 from pathlib import Path
 
-from bench.results import BackendResult, Machine, Report, VerbResult
-from bench.verbs import FLOOR_RATIO_TARGET, IMPORT_TARGET_ROWS_S, RSS_TARGET_MB
+from bench.results import (
+    BackendResult,
+    LiveBackend,
+    LiveReport,
+    Machine,
+    PhaseTiming,
+    Report,
+    Timing,
+    VerbResult,
+)
+from bench.verbs import (
+    CHECK_SHARE,
+    FLOOR_RATIO_TARGET,
+    FRESHNESS_CHECKS,
+    IMPORT_TARGET_ROWS_S,
+    RSS_TARGET_MB,
+    TOUCHED,
+)
 
 _REPO = Path(__file__).resolve().parent.parent
 _PLAN_STATEMENTS = 3
@@ -68,6 +84,13 @@ def _ratio(value: float | None) -> str:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:,.1f} s" if seconds < 120 else f"{seconds / 60:,.1f} min"
+
+
+def _machine(m: Machine) -> str:
+    load = ", ".join(f"{v:.2f}" for v in m.load_average)
+    return (
+        f"{m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM; load average at start {load}"
+    )
 
 
 def _mb(kib: int) -> float:
@@ -236,7 +259,6 @@ def _html(text: str) -> str:
 def render(report: Report) -> str:
     m, data = report.machine, report.dataset
     rows = data.rows
-    load = ", ".join(f"{v:.2f}" for v in m.load_average)
     generated = "reused" if data.reused else f"generated in {data.seconds:,.1f} s"
     lines = [
         "# basebot benchmark",
@@ -244,8 +266,7 @@ def render(report: Report) -> str:
         "| | |",
         "|---|---|",
         f"| date | {report.started:%Y-%m-%d %H:%M %Z} |",
-        f"| machine | {m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM;"
-        f" load average at start {load} |",
+        f"| machine | {_machine(m)} |",
         f"| git commit | {report.commit} |",
         f"| scale | {data.customers:,} customers, {rows.get('purchases.csv', 0):,} purchase"
         f" lines, {rows.get('installations.csv', 0):,} installations,"
@@ -275,3 +296,175 @@ def render(report: Report) -> str:
     for result in report.backends:
         lines += _plans_section(result)
     return "\n".join(lines).rstrip() + "\n"
+
+
+LIVE_HEADING = "## Live data"
+_BACKEND_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+_DRIVERS = {"postgresql": "psycopg", "sqlite": "sqlite3"}
+_LIVE_HEADER = (
+    "| verb | still runs | still p50 ms | still p95 ms | live runs | live p50 ms | live p95 ms"
+    " | live p95 ÷ still p95 |\n"
+    "|---|--:|--:|--:|--:|--:|--:|--:|"
+)
+_LIVE_INTRO = (
+    "Answer times while the data changes (`python -m bench --live`): `basebot serve` is timed"
+    " from each signed slash command to its reply at the response_url, one command at a time,"
+    " the verbs in turn, first with nobody writing (*still*), then while a writer commits one"
+    " change at a time through the database driver (*live*)."
+)
+
+
+def _phase_cells(phase: PhaseTiming, timeout_s: float) -> list[str]:
+    runs = f"{phase.timing.runs}"
+    if phase.failed:
+        runs += f" + {phase.failed} failed"
+    if phase.timed_out:
+        runs += f" + {phase.timed_out} timed out"
+    p95 = f"> {timeout_s * 1000:,.0f}" if phase.timed_out else _ms(phase.timing.p95_ms)
+    return [runs, _ms(phase.timing.median_ms), p95]
+
+
+def _timing(timing: Timing) -> str:
+    return f"p50 {_ms(timing.median_ms)} ms, p95 {_ms(timing.p95_ms)} ms"
+
+
+def _kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {count:,}" for kind, count in sorted(kinds.items(), key=_by_count))
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
+
+
+def _listed(commands: tuple[str, ...]) -> str:
+    return " and ".join(f"`{c}`" for c in commands)
+
+
+def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
+    name = _BACKEND_NAMES[result.backend]
+    data = report.dataset
+    rows = data.rows
+    load = result.load
+    imported = (
+        "reused (`--reuse-db`)"
+        if load.rows_per_s is None
+        else f"imported in {_duration(load.seconds)}"
+    )
+    replica = (
+        f"DuckDB, in a folder of the server's own; ready {_duration(result.replica_ready_s)}"
+        " after the server started"
+        if result.replica_ready_s is not None
+        else "off (`--no-replica`): every answer reads the database"
+    )
+    lines = [
+        f"### {name} {result.server.get('version', '')}".rstrip(),
+        "",
+        "| | |",
+        "|---|---|",
+        f"| date | {report.started:%Y-%m-%d %H:%M %Z} |",
+        f"| git commit | {report.commit} |",
+        f"| machine | {_machine(report.machine)} |",
+        f"| scale | {data.customers:,} customers, {rows.get('purchases.csv', 0):,} purchase"
+        f" lines, {rows.get('installations.csv', 0):,} installations (seed {data.seed},"
+        f" as of {data.today.isoformat()}) |",
+        f"| database | {result.url}, {imported} |",
+        f"| read replica | {replica} |",
+        f"| still phase | {_duration(result.still_s)} (asked for"
+        f" {_duration(report.still_seconds)}), nobody writing |",
+        f"| live phase | {_duration(result.live_s)} (asked for {_duration(report.live_seconds)});"
+        f" the writer committed {result.commits:,} changes, {result.write_rate:.2f} a second"
+        f" (one every {report.write_every:g} s asked): {_kinds(result.kinds)} |",
+        "",
+        _LIVE_HEADER,
+    ]
+    for row in result.verbs:
+        cells = [
+            f"`{row.verb.label}`",
+            *_phase_cells(row.still, report.timeout_s),
+            *_phase_cells(row.live, report.timeout_s),
+            _ratio(row.p95_ratio()),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"- Serving process: peak RSS **{_mb(result.peak_kib):,.0f} MB**"
+        f" ({_mb(result.still_peak_kib):,.0f} MB at the end of the still phase,"
+        f" {_mb(result.started_kib):,.0f} MB once ready and warmed up)",
+        f"- Writer ({_DRIVERS[result.backend]}, each change a transaction of its own):"
+        f" {_timing(result.commit)} from begin to commit",
+        f"- Time to apply one commit (the bench's own `ReadPath` on the same database,"
+        f" {'its own replica folder' if result.replica else 'no replica'}: entering"
+        " `reads.session()` right after a commit, minus entering it again with no new commit):"
+        f" **{_timing(result.apply)}** over {result.apply.runs:,} commits"
+        f" (after a commit {_timing(result.entry_after_commit)};"
+        f" with none new {_timing(result.entry_idle)})",
+        "- Freshness: right after a commit, the same command through that read path and"
+        " through the database itself (a snapshot of the same commits): after every commit"
+        f" `{TOUCHED}` of the customer it touched; {_listed(FRESHNESS_CHECKS)} over the whole"
+        f" base as often as they take at most {CHECK_SHARE:.0%} of the time. Lag 0 means no"
+        " answer differs, i.e. every answer counts every commit made before it",
+        "",
+        "| check | checks | answers that differ | from the replica | from the database |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for check in result.freshness:
+        differing = f"**{check.differing:,}**" if check.differing else "0"
+        lines.append(
+            f"| `{check.command}` | {check.checks:,} | {differing} | {check.on_replica:,} |"
+            f" {check.checks - check.on_replica:,} |"
+        )
+    for check in result.freshness:
+        if check.examples:
+            lines.append(
+                f"\n`{check.command}` differed (the database's figure first), e.g.: "
+                + "; ".join(check.examples)
+            )
+    lines.append("")
+    return lines
+
+
+def _live_section(parts: list[str]) -> str:
+    return "\n".join([LIVE_HEADING, "", _LIVE_INTRO, "", *parts]).rstrip() + "\n"
+
+
+def render_live(report: LiveReport) -> str:
+    return _live_section(["\n".join(_live_backend(r, report)) for r in report.backends])
+
+
+def _split_live(text: str) -> tuple[str, dict[str, str]]:
+    """The text without its live section, and that section's parts by backend name."""
+    lines = text.splitlines(keepends=True)
+    try:
+        start = next(n for n, line in enumerate(lines) if line.rstrip() == LIVE_HEADING)
+    except StopIteration:
+        return text, {}
+    end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")), len(lines))
+    parts: dict[str, str] = {}
+    name = None
+    for line in lines[start + 1 : end]:
+        if line.startswith("### "):
+            name = line[4:].split()[0]
+            parts[name] = ""
+        if name is not None:
+            parts[name] += line
+    return "".join(lines[:start] + lines[end:]), parts
+
+
+def with_live(text: str, live: str) -> str:
+    """`text` with its live section updated: `live`'s backends replaced, the others kept."""
+    rest, kept = _split_live(text)
+    _, new = _split_live(live)
+    parts = kept | new
+    order = [n for n in _BACKEND_NAMES.values() if n in parts]
+    order += [n for n in parts if n not in order]
+    section = _live_section([parts[n].rstrip() + "\n" for n in order])
+    rest = rest.rstrip()
+    return (rest + "\n\n" if rest else "") + section
+
+
+def keep_live(text: str, previous: str) -> str:
+    """A new benchmark report that keeps the live section of the one it replaces."""
+    _, kept = _split_live(previous)
+    if not kept:
+        return text
+    return with_live(text, previous)

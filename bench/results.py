@@ -128,3 +128,75 @@ class Report:
     @property
     def agreed(self) -> bool:
         return all(b.agreed for b in self.backends)
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    """One verb's slash commands in one phase of the live bench."""
+
+    timing: Timing
+    failed: int = 0  # an error or apology came back
+    timed_out: int = 0  # no reply within the timeout
+
+
+@dataclass(frozen=True)
+class LiveVerb:
+    verb: Verb
+    still: PhaseTiming
+    live: PhaseTiming
+
+    def p95_ratio(self) -> float | None:
+        still, live = self.still.timing.p95_ms, self.live.timing.p95_ms
+        return None if still is None or live is None or not still else live / still
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Answers through the bench's read path against the database's, right after commits."""
+
+    command: str
+    checks: int
+    differing: int
+    on_replica: int
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LiveBackend:
+    backend: str
+    url: str  # without password
+    server: dict[str, str]
+    load: ImportStats
+    replica: bool
+    replica_ready_s: float | None  # from the server's start to its first replica
+    still_s: float
+    live_s: float
+    verbs: tuple[LiveVerb, ...]
+    commits: int
+    kinds: dict[str, int]
+    commit: Timing  # the writer's transactions, begin to commit
+    apply: Timing  # read-path entry after a commit minus entry with none new
+    entry_after_commit: Timing
+    entry_idle: Timing
+    freshness: tuple[Freshness, ...]
+    started_kib: int  # the serving process once its replica is ready
+    still_peak_kib: int
+    peak_kib: int
+    seconds: float
+
+    @property
+    def write_rate(self) -> float:
+        return self.commits / self.live_s if self.live_s else 0.0
+
+
+@dataclass(frozen=True)
+class LiveReport:
+    started: datetime
+    machine: Machine
+    commit: str
+    dataset: Dataset
+    still_seconds: float
+    live_seconds: float
+    write_every: float
+    timeout_s: float
+    backends: list[LiveBackend] = field(default_factory=list)

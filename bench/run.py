@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import make_url
 
 from bench.baselines import FLOORS, PANDAS, Baseline
-from bench.databases import DEFAULT_PG_URL, load, server_settings, sqlite_url
+from bench.databases import DEFAULT_PG_URL, ImportStats, load, server_settings, sqlite_url
 from bench.datagen import Dataset, ensure_dataset
 from bench.explain import VerbPlans, explain_verbs
 from bench.report import git_commit, machine
@@ -41,26 +41,31 @@ def _silent(_message: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Config:
+class Common:
+    """What the full and the live benchmark (bench/live.py) take alike."""
+
     customers: int = 1_000_000
     seed: int = 1
     today: date = DEFAULT_TODAY
     backends: tuple[str, ...] = BACKENDS
     pg_url: str = DEFAULT_PG_URL
-    repeat: int = 20
-    pandas_repeat: int = 3
-    budget_s: float = 30.0
     timeout_s: float = 120.0
     data_dir: Path = DEFAULT_DATA_DIR
     reuse_db: bool = False
-    explain: int = 3
     replica: bool = True
     progress: Callable[[str], None] = _silent
 
 
-def run(config: Config) -> Report:
+@dataclass(frozen=True, kw_only=True)
+class Config(Common):
+    repeat: int = 20
+    pandas_repeat: int = 3
+    budget_s: float = 30.0
+    explain: int = 3
+
+
+def data_set(config: Common) -> Dataset:
     say = config.progress
-    started = datetime.now(UTC).astimezone()
     say(f"data: {config.customers:,} customers, seed {config.seed} → {config.data_dir}")
     dataset = ensure_dataset(
         config.data_dir, customers=config.customers, seed=config.seed, today=config.today
@@ -69,6 +74,32 @@ def run(config: Config) -> Report:
         f"data: {dataset.total_rows:,} rows "
         + ("reused" if dataset.reused else f"generated in {dataset.seconds:.1f} s")
     )
+    return dataset
+
+
+def databases(config: Common, dataset: Dataset) -> list[tuple[str, str]]:
+    """(backend, database URL) of each backend to run."""
+    return [
+        (b, sqlite_url(dataset.folder) if b == "sqlite" else config.pg_url) for b in config.backends
+    ]
+
+
+def loaded(
+    backend: str, url: str, dataset: Dataset, *, reuse: bool, say: Callable[[str], None]
+) -> ImportStats:
+    """The data set in the backend's database: `basebot import`, timed, or reused."""
+    say(f"{backend}: importing {dataset.total_rows:,} rows")
+    stats = load(backend, url, dataset.folder, dataset.rows, reuse=reuse)
+    if stats.reused:
+        say(f"{backend}: reused the loaded database")
+    else:
+        say(f"{backend}: imported in {stats.seconds:.1f} s ({stats.rows_per_s or 0:,.0f} rows/s)")
+    return stats
+
+
+def run(config: Config) -> Report:
+    started = datetime.now(UTC).astimezone()
+    dataset = data_set(config)
     report = Report(
         started=started,
         machine=machine(),
@@ -79,8 +110,7 @@ def run(config: Config) -> Report:
         budget_s=config.budget_s,
         timeout_s=config.timeout_s,
     )
-    for backend in config.backends:
-        url = sqlite_url(dataset.folder) if backend == "sqlite" else config.pg_url
+    for backend, url in databases(config, dataset):
         report.backends.append(_run_backend(config, dataset, backend, url))
     return report
 
@@ -88,12 +118,7 @@ def run(config: Config) -> Report:
 def _run_backend(config: Config, dataset: Dataset, backend: str, url: str) -> BackendResult:
     say = config.progress
     began = time.perf_counter()
-    say(f"{backend}: importing {dataset.total_rows:,} rows")
-    stats = load(backend, url, dataset.folder, dataset.rows, reuse=config.reuse_db)
-    if stats.reused:
-        say(f"{backend}: reused the loaded database")
-    else:
-        say(f"{backend}: imported in {stats.seconds:.1f} s ({stats.rows_per_s or 0:,.0f} rows/s)")
+    stats = loaded(backend, url, dataset, reuse=config.reuse_db, say=say)
     replica_dir = dataset.folder / f"replica-{backend}" if config.replica else None
     served = _serve(config, dataset, url, replica_dir)
     say(f"{backend}: serving process peak RSS {served['peak_kib'] / 1024:,.0f} MB")

@@ -35,17 +35,18 @@ from queries.replica import DEFAULT_REPLICA_MEMORY, ReadPath
 from queries.upsell import UpsellList
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def status_kib(field: str, *, pid: int | str = "self") -> int:
+    """A memory figure (VmRSS, VmHWM) of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
 def _peak_kib() -> int:
     # Not getrusage: Linux carries the pre-exec image's RSS (the forking harness, with
     # pandas loaded) into ru_maxrss. VmHWM belongs to this program alone.
-    return _status_kib("VmHWM")
+    return status_kib("VmHWM")
 
 
 class _Server:
@@ -107,7 +108,7 @@ def serve(config: dict[str, Any]) -> dict[str, Any]:
     server = _Server(config)
     with server.engine.connect():
         pass
-    started_kib = _status_kib("VmRSS")
+    started_kib = status_kib("VmRSS")
     replica = server.replicate()
     if replica is not None:
         print(f"serving: read replica built in {replica['seconds']:.1f} s", flush=True)

@@ -27,11 +27,14 @@ class Verb:
     # compared with the time of the whole JSON answer.
     lists: bool = False
 
-    def texts(self, runs: int, customers: int) -> list[str]:
-        """The command text of each run; `customer` looks up a different customer each time."""
+    def text(self, run: int, customers: int) -> str:
+        """The command text of one run; `customer` looks up a different customer each time."""
         if "{ref}" not in self.command:
-            return [self.command] * runs
-        return [self.command.format(ref=customer_ref(k, customers)) for k in range(runs)]
+            return self.command
+        return self.command.format(ref=customer_ref(run, customers))
+
+    def texts(self, runs: int, customers: int) -> list[str]:
+        return [self.text(k, customers) for k in range(runs)]
 
 
 COMMON_P95_MS = 300.0
@@ -66,6 +69,24 @@ VERBS: tuple[Verb, ...] = (
     Verb("health", "health", None),
 )
 BASELINED = tuple(v.label for v in VERBS if v.baselined)
+
+# What `--live` times, still and while a writer commits (issue #16).
+LIVE_VERBS: tuple[Verb, ...] = (
+    Verb("installed <category> by region", f"installed {CATEGORY} by region", COMMON_P95_MS),
+    Verb("customers", "customers", COMMON_P95_MS),
+    Verb("upsell <category> service top 20", f"upsell {CATEGORY} service top 20", ANY_P95_MS),
+    Verb("top 10", "top 10", COMMON_P95_MS),
+    Verb("compare", "compare", ANY_P95_MS),
+    Verb("customer <ref>", "customer {ref}", COMMON_P95_MS),
+    Verb("installed", "installed", COMMON_P95_MS),
+    Verb("digest", "digest", ANY_P95_MS),
+)
+# Asked right after a commit through the bench's own read path and the database: the customer
+# the commit touched after every commit; answers over the whole base, which between them
+# change with every kind of write, as often as they take at most CHECK_SHARE of the time.
+TOUCHED = "customer <ref>"
+FRESHNESS_CHECKS = ("customers", "installed by region")
+CHECK_SHARE = 0.1
 
 
 def customer_ref(k: int, customers: int) -> str:

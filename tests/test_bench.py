@@ -5,12 +5,21 @@ Timings are the benchmark's business (`python -m bench`), never asserted here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
-from bench.verbs import VERBS, differences, upsell_figures
+from bench.report import LIVE_HEADING, keep_live, with_live
+from bench.verbs import (
+    FRESHNESS_CHECKS,
+    LIVE_VERBS,
+    TOUCHED,
+    VERBS,
+    differences,
+    upsell_figures,
+)
 
 
 def _table_rows(report: str) -> dict[str, list[str]]:
@@ -78,3 +87,76 @@ def test_a_wrong_baseline_is_caught() -> None:
     assert differences(right, swapped)
     assert differences({"revenue": 10.0}, {"revenue": 10.004}) == []
     assert differences({"revenue": 10.0}, {"revenue": 10.02}) == ["revenue: 10.0 vs 10.02"]
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_tiny_live_run_times_every_verb_while_the_writer_commits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# basebot benchmark\n\n## SQLite 3\n\nthe full-scale tables\n")
+    code = main(
+        [
+            "--live",
+            "--customers",
+            "300",
+            "--backend",
+            "sqlite",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--still-seconds",
+            "1",
+            "--live-seconds",
+            "4",
+            "--write-every",
+            "0.5",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+
+    printed = capsys.readouterr().out
+    written = out.read_text()
+    assert written.startswith("# basebot benchmark\n\n## SQLite 3\n\nthe full-scale tables\n")
+    assert written.endswith(printed)
+    assert printed.startswith("## Live data\n")
+    assert "### SQLite" in printed
+    tables = [_cells(line) for line in printed.splitlines() if line.startswith("| `")]
+    verbs = {cells[0].strip("`"): cells for cells in tables if len(cells) == 8}
+    checks = {cells[0].strip("`"): cells for cells in tables if len(cells) == 5}
+    assert list(verbs) == [v.label for v in LIVE_VERBS]
+    for label, cells in verbs.items():
+        still_runs, live_runs = cells[1], cells[4]
+        assert int(still_runs) >= 1 and int(live_runs) >= 1, label
+        assert cells[7].endswith("×")
+    [committed] = re.findall(r"the writer committed (\d+) changes", printed)
+    assert int(committed) >= 2
+    assert list(checks) == [TOUCHED, *FRESHNESS_CHECKS]
+    differing = 0
+    for cells in checks.values():
+        asked, differ, on_replica, on_database = (int(c.strip("*")) for c in cells[1:5])
+        assert asked >= 1 and on_replica + on_database == asked
+        differing += differ
+    assert "failed" not in printed and "timed out" not in printed
+    assert "peak RSS" in printed and "Time to apply one commit" in printed
+    # Answers that do not count a commit are a finding: the exit code says so.
+    assert code == (1 if differing else 0)
+
+
+def test_live_data_keeps_the_other_sections_and_backends() -> None:
+    full = "# basebot benchmark\n\n## PostgreSQL 15\n\nfull-scale table\n"
+    postgres = f"{LIVE_HEADING}\n\nintro\n\n### PostgreSQL 15\n\nlive on PostgreSQL\n"
+    sqlite = f"{LIVE_HEADING}\n\nintro\n\n### SQLite 3\n\nlive on SQLite\n"
+    both = with_live(with_live(full, sqlite), postgres)
+    assert both.startswith(full)
+    assert both.index("live on PostgreSQL") < both.index("live on SQLite")
+    again = with_live(both, sqlite.replace("live on SQLite", "again on SQLite"))
+    assert "live on SQLite" not in again and "live on PostgreSQL" in again
+    rerun = keep_live("# basebot benchmark\n\n## PostgreSQL 15\n\nnew table\n", again)
+    assert "new table" in rerun and "full-scale table" not in rerun
+    assert "again on SQLite" in rerun and "live on PostgreSQL" in rerun
+    assert keep_live(full, "") == full
