@@ -15,10 +15,11 @@ import fcntl
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queries import lines, timeline
 from queries.freshness import data_version
+from queries.progress import SILENT, Progress, Step, named
 from queries.vocabulary import FROZEN
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ FORMAT = "f3"
 DEFAULT_REPLICA_MEMORY = "96MB"
 SUFFIX = ".duckdb"
 BUILD_MEMORY = "2GB"
+_ROWS_REPORTED = 10_000
 
 Columns = tuple[tuple[str, str], ...]
 
@@ -159,7 +162,11 @@ class Cancel:
 
 
 def build_replica(
-    conn: Connection, config: ReplicaConfig, *, cancel: Cancel | None = None
+    conn: Connection,
+    config: ReplicaConfig,
+    *,
+    cancel: Cancel | None = None,
+    progress: Progress = SILENT,
 ) -> tuple[str, Path]:
     """Copy the four tables as `conn` sees them into a new replica file; (version, path).
 
@@ -179,7 +186,7 @@ def build_replica(
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
         try:
-            _write(conn, partial, config, cancel or Cancel())
+            _write(conn, partial, config, cancel or Cancel(), progress)
             partial.chmod(0o600)
             os.replace(partial, path)
         finally:
@@ -189,7 +196,11 @@ def build_replica(
 
 
 def build_elsewhere(
-    database_url: str, config: ReplicaConfig, *, cancel: Cancel | None = None
+    database_url: str,
+    config: ReplicaConfig,
+    *,
+    cancel: Cancel | None = None,
+    progress: Progress = SILENT,
 ) -> tuple[str, Path]:
     """`build_replica` in a process of its own (`python -m queries.replica`); (version, path).
 
@@ -203,6 +214,8 @@ def build_elsewhere(
         "folder": str(config.folder),
         "memory_limit": config.memory_limit,
         "threads": config.threads,
+        # The child reports on its stderr, which is this process's.
+        "progress": progress.kind,
     }
     child = subprocess.Popen(
         [sys.executable, "-m", "queries.replica"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -247,7 +260,7 @@ def _build_from_stdin() -> None:
     engine = make_engine(job["database_url"])
     try:
         with snapshot(make_sessionmaker(engine)) as conn:
-            version, path = build_replica(conn, config)
+            version, path = build_replica(conn, config, progress=named(job["progress"]))
     finally:
         engine.dispose()
     print(json.dumps({"version": version, "path": str(path)}))
@@ -264,31 +277,48 @@ def _lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write(conn: Connection, path: Path, config: ReplicaConfig, cancel: Cancel) -> None:
+def _write(
+    conn: Connection, path: Path, config: ReplicaConfig, cancel: Cancel, progress: Progress
+) -> None:
     db = duckdb.connect(str(path), config=_duckdb_config(config, path.parent))
     cancel.watch(db)
     try:
         for table, (columns, order) in _TABLES.items():
-            definition = ", ".join(f"{name} {kind}" for name, kind in columns)
-            db.execute(f"CREATE TABLE staged ({definition})")
-            if conn.dialect.name == "postgresql":
-                _copy_postgresql(conn, db, table, columns, path.with_suffix(".csv"), cancel)
-            else:
-                _copy_rows(conn, db, table, columns, cancel)
-            db.execute(f"CREATE TABLE {table} AS SELECT * FROM staged ORDER BY {order}")  # noqa: S608
-            db.execute("DROP TABLE staged")
+            with progress.phase(f"replica: {table}", total=_counter(conn, table)) as step:
+                definition = ", ".join(f"{name} {kind}" for name, kind in columns)
+                db.execute(f"CREATE TABLE staged ({definition})")
+                if conn.dialect.name == "postgresql":
+                    staging = path.with_suffix(".csv")
+                    _copy_postgresql(conn, db, table, columns, staging, cancel, step)
+                else:
+                    _copy_rows(conn, db, table, columns, cancel, step)
+            with progress.phase(f"replica: {table} sorted", unit=None):
+                db.execute(f"CREATE TABLE {table} AS SELECT * FROM staged ORDER BY {order}")  # noqa: S608
+                db.execute("DROP TABLE staged")
         # The state timelines sort every event per customer, which DuckDB cannot fully spill:
         # they get more working memory (the build runs in its own process; see build_elsewhere).
         db.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         for statement in (*timeline.BUILDS, *lines.BUILDS):
             cancel.check()
-            db.execute(statement)
-        db.execute("CHECKPOINT")
+            with progress.phase(f"replica: {_created(statement)}", unit=None):
+                db.execute(statement)
+        with progress.phase("replica: saved", unit=None):
+            db.execute("CHECKPOINT")
     except duckdb.InterruptException:
         raise BuildCancelled from None
     finally:
         cancel.watch(None)
         db.close()
+
+
+def _counter(conn: Connection, table: str) -> Callable[[], int]:
+    return lambda: int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())  # noqa: S608
+
+
+def _created(statement: str) -> str:
+    """The table a derived-table build creates, to name its phase."""
+    found = re.search(r"CREATE TABLE (\w+)", statement)
+    return found[1] if found else "derived table"
 
 
 def _select(table: str, columns: Columns) -> str:
@@ -303,6 +333,7 @@ def _copy_postgresql(
     columns: Columns,
     staging: Path,
     cancel: Cancel,
+    step: Step,
 ) -> None:
     """COPY out as CSV (NULL: an unquoted empty field; '': a quoted one), then into DuckDB."""
     raw = conn.connection.driver_connection
@@ -313,9 +344,14 @@ def _copy_postgresql(
             raw.cursor() as cursor,
             cursor.copy(f"COPY ({_select(table, columns)}) TO STDOUT WITH (FORMAT csv)") as copy,
         ):
-            for chunk in copy:
+            rows = 0
+            for chunk in copy:  # a row each
                 out.write(chunk)
+                rows += 1
+                if rows % _ROWS_REPORTED == 0:
+                    step.advance(_ROWS_REPORTED)
                 cancel.check()
+            step.advance(rows % _ROWS_REPORTED)
         types = ", ".join(f"'{name}': '{kind}'" for name, kind in columns)
         db.execute(
             "INSERT INTO staged SELECT * FROM read_csv(?, header = false, "  # noqa: S608
@@ -327,7 +363,12 @@ def _copy_postgresql(
 
 
 def _copy_rows(
-    conn: Connection, db: duckdb.DuckDBPyConnection, table: str, columns: Columns, cancel: Cancel
+    conn: Connection,
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Columns,
+    cancel: Cancel,
+    step: Step,
 ) -> None:
     """Any other database: rows in chunks through a DataFrame (None stays NULL, '' stays '')."""
     import pandas as pd  # only here: it costs a serving process ~65 MB
@@ -340,6 +381,7 @@ def _copy_rows(
         db.register("batch", pd.DataFrame.from_records(rows, columns=names))
         db.execute(f"INSERT INTO staged SELECT {casts} FROM batch")  # noqa: S608
         db.unregister("batch")
+        step.advance(len(rows))
 
 
 def _duckdb_config(config: ReplicaConfig, folder: Path) -> dict[str, Any]:
@@ -473,21 +515,21 @@ class ReadPath:
         except Exception:
             log.exception("building the read replica failed; answers come from the database")
 
-    def refresh(self) -> str | None:
+    def refresh(self, *, progress: Progress = SILENT) -> str | None:
         """Build (or open) the replica for the primary's current version now; its version."""
         if self.config is None:
             return None
-        version, path = self._built(Cancel())
+        version, path = self._built(Cancel(), progress)
         self._switch(version, path)
         return version
 
-    def _built(self, cancel: Cancel) -> tuple[str, Path]:
+    def _built(self, cancel: Cancel, progress: Progress = SILENT) -> tuple[str, Path]:
         assert self.config is not None
         url = _shared_url(self.primary)
         if url is not None:
-            return build_elsewhere(url, self.config, cancel=cancel)
+            return build_elsewhere(url, self.config, cancel=cancel, progress=progress)
         with snapshot(self.primary) as conn:
-            return build_replica(conn, self.config, cancel=cancel)
+            return build_replica(conn, self.config, cancel=cancel, progress=progress)
 
     def close(self) -> None:
         """Stop a build in progress and close the replica (answers then read the database)."""
