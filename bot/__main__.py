@@ -20,6 +20,7 @@ from bot.render.text import render_text
 from bot.settings import Settings, SettingsError
 from queries.db import make_engine, make_sessionmaker, transaction
 from queries.models import Customer
+from queries.progress import Progress, for_stderr
 from queries.replica import ReadPath
 from queries.schema import ensure_schema, upgrade
 
@@ -53,7 +54,11 @@ def _reads(settings: Settings, factory: sessionmaker[Session], *, build: bool) -
 
 
 def _refresh_replica(
-    settings: Settings, factory: sessionmaker[Session], *, always: bool = False
+    settings: Settings,
+    factory: sessionmaker[Session],
+    progress: Progress,
+    *,
+    always: bool = False,
 ) -> None:
     """After a change to the data: a replica that can answer for it, so answers stay fast
     (a small change is applied to the one there is; `always`: build a new one)."""
@@ -67,7 +72,7 @@ def _refresh_replica(
         return
     started = time.perf_counter()
     try:
-        reads.refresh()
+        reads.refresh(progress=progress)
     except Exception as exc:  # answers still come from the database itself
         print(f"basebot: the read replica could not be built: {exc}", file=sys.stderr)
         return
@@ -146,9 +151,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder. Example: basebot import ./exports")
     factory = _factory(settings)
+    progress = for_stderr()
     try:
         with transaction(factory) as session:
-            report = import_folder(session, folder)
+            report = import_folder(session, folder, progress=progress)
     except ImportFailed as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -157,7 +163,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     print(report)
-    _refresh_replica(settings, factory)
+    _refresh_replica(settings, factory, progress)
     return 0
 
 
@@ -172,6 +178,7 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     ensure_schema(engine)
+    progress = for_stderr()
     with transaction(make_sessionmaker(engine)) as session:
         if not _is_empty(session):
             raise UsageError(
@@ -179,10 +186,14 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
                 "Example: basebot seed --reset --customers 5000"
             )
         summary = seed_demo(
-            session, customers=args.customers, seed=args.seed, today=args.today or settings.today()
+            session,
+            customers=args.customers,
+            seed=args.seed,
+            today=args.today or settings.today(),
+            progress=progress,
         )
     print(f"Seeded {settings.database_url}: {summary}")
-    _refresh_replica(settings, make_sessionmaker(engine))
+    _refresh_replica(settings, make_sessionmaker(engine), progress)
     return 0
 
 
@@ -190,7 +201,7 @@ def cmd_replica(args: argparse.Namespace, settings: Settings) -> int:
     """Build the read replica for the database's current data now (servers do it themselves)."""
     if settings.replica() is None:
         raise UsageError("The read replica is off (BASEBOT_REPLICA=off). Example: unset it")
-    _refresh_replica(settings, _factory(settings), always=True)
+    _refresh_replica(settings, _factory(settings), for_stderr(), always=True)
     return 0
 
 

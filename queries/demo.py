@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from queries.capture import bulk_load
 from queries.models import Base, Customer, Installation, Product, Purchase
+from queries.progress import SILENT, Progress
 
 __all__ = ["PRODUCTS", "DemoSummary", "ProductSpec", "seed_demo"]
 
@@ -844,7 +845,12 @@ def _continue_sequences(session: Session) -> None:
 
 
 def seed_demo(
-    session: Session, *, customers: int = 2000, seed: int = 42, today: date
+    session: Session,
+    *,
+    customers: int = 2000,
+    seed: int = 42,
+    today: date,
+    progress: Progress = SILENT,
 ) -> DemoSummary:
     """Fill an empty database with a synthetic company as of `today`.
 
@@ -866,11 +872,16 @@ def seed_demo(
             session, "products", [{"id": i, **asdict(s)} for i, s in enumerate(PRODUCTS, start=1)]
         )
         company = _Company(customers, seed, today)
-        for cid in range(1, customers + 1):
-            company.customer(cid)
-            if len(company.purchases) + len(company.installations) >= CHUNK_ROWS:
-                _flush(session, company)
-        _flush(session, company)
+        with progress.phase("seed: generate and insert", total=customers, unit="customers") as step:
+            written = 0
+            for cid in range(1, customers + 1):
+                company.customer(cid)
+                if len(company.purchases) + len(company.installations) >= CHUNK_ROWS:
+                    _flush(session, company)
+                    step.advance(cid - written)
+                    written = cid
+            _flush(session, company)
+            step.advance(customers - written)
         _continue_sequences(session)
     return DemoSummary(
         customers=customers,

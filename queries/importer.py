@@ -68,6 +68,7 @@ from sqlalchemy.types import TypeEngine
 
 from queries.capture import bulk_load
 from queries.models import Base, Customer, Installation, Money, Product, Purchase
+from queries.progress import SILENT, Progress, Step
 
 KINDS = ("core", "accessory", "consumable", "service", "subscription")
 COVERED_KINDS = ("service", "subscription")
@@ -155,7 +156,7 @@ class ImportReport:
 BULK_BYTES = 4_000_000
 
 
-def import_folder(session: Session, folder: Path) -> ImportReport:
+def import_folder(session: Session, folder: Path, *, progress: Progress = SILENT) -> ImportReport:
     """Upsert the CSV files of `folder` by natural key; raise ImportFailed if anything is wrong.
 
     The work runs in a SAVEPOINT, so a refused import leaves the database and the caller's
@@ -170,7 +171,7 @@ def import_folder(session: Session, folder: Path) -> ImportReport:
             _roomy_sqlite_cache(connection),
             _roomy_postgres_memory(connection),
         ):
-            tables = _Import(connection).run(paths)
+            tables = _Import(connection, progress).run(paths)
     # Core wrote behind the ORM's back: objects the caller already loaded may be stale.
     session.expire_all()
     return ImportReport(tables=tables, ignored=ignored)
@@ -843,11 +844,23 @@ def _batches(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, 
         yield batch
 
 
+def _counter(path: Path) -> Callable[[], int]:
+    """What counts the lines after the header: a bar's total (a record may span lines)."""
+
+    def count() -> int:
+        with path.open("rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        return max(lines - 1, 0)
+
+    return count
+
+
 class _Import:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, progress: Progress = SILENT) -> None:
         if conn.dialect.name not in ("sqlite", "postgresql"):
             raise NotImplementedError(f"import does not support {conn.dialect.name}")
         self.conn = conn
+        self.progress = progress
         self.postgres = conn.dialect.name == "postgresql"
         self.problems: list[Problem] = []
         self.metadata = MetaData()
@@ -961,14 +974,18 @@ class _Import:
             pattern = None if problems else _fast_lines(spec, positions, ending)
             if pattern is None:
                 raise _Retry
-            ids = {ref.column: self._ids(ref) for ref in spec.refs}
-            rebuild = self._drop_secondary(spec.target)
-            sequence, first = self._next_id(spec.target)
-            numbers = itertools.count(first)
-            rows = self._fill_mixed(spec, positions, pattern, ending, handle, ids, numbers)
-        if self._any_broken(spec):
-            raise _Retry
-        self._rebuild(spec.target, rebuild)
+            with self.progress.phase(f"import: {spec.file}", total=_counter(path)) as step:
+                ids = {ref.column: self._ids(ref) for ref in spec.refs}
+                rebuild = self._drop_secondary(spec.target)
+                sequence, first = self._next_id(spec.target)
+                numbers = itertools.count(first)
+                rows = self._fill_mixed(
+                    spec, positions, pattern, ending, handle, ids, numbers, step
+                )
+        with self.progress.phase(f"import: {spec.file} checks and indexes", unit=None):
+            if self._any_broken(spec):
+                raise _Retry
+            self._rebuild(spec.target, rebuild)
         return TableCounts(spec.target.name, spec.file, rows, rows, 0, 0), sequence, first
 
     def _next_id(self, target: Table) -> tuple[str, int]:
@@ -1008,6 +1025,7 @@ class _Import:
         handle: BinaryIO,
         ids: dict[str, _Ids],
         numbers: Iterator[int],
+        step: Step,
     ) -> int:
         """COPY runs of fast lines as they are but for ids, any other chunk once parsed and
         found faultless; the rows copied."""
@@ -1018,7 +1036,7 @@ class _Import:
         count = 0
         while True:
             chunks = _FastChunks(handle, pattern, ending)
-            copied = self._copy_fast(spec.target, fast_columns, chunks, resolve)
+            copied = self._copy_fast(spec.target, fast_columns, chunks, step, resolve)
             count += copied
             line += copied
             if chunks.rest is None:
@@ -1030,7 +1048,7 @@ class _Import:
                 raise _Retry
             targets = ("id", *map(spec.target_column, columns))
             resolved = _resolved_rows(rows, columns, ids, numbers)
-            count += self._copy(spec.target, targets, resolved)
+            count += self._copy(spec.target, targets, resolved, step)
             line += segment.count
 
     def _any_broken(self, spec: _Spec) -> bool:
@@ -1045,17 +1063,22 @@ class _Import:
 
     def _check(self, staged: dict[str, _Staged], unreadable: set[str], unchecked: set[str]) -> None:
         """Every check that spans rows or files; refs of the files in `unchecked` excepted."""
-        for stage in staged.values():
-            self._check_fast_pairs(stage)
-            self._check_duplicates(stage)
-            for ref in stage.spec.refs:
-                if stage.spec.file in unchecked:
-                    continue
-                if ref.file not in unreadable and ref.column in stage.columns:
-                    self._check_refs(stage, ref, staged.get(ref.file))
-        purchases = staged.get("purchases.csv")
-        if purchases and "products.csv" not in unreadable and "coverage_start" in purchases.columns:
-            self._check_coverage(purchases, staged.get("products.csv"))
+        with self.progress.phase("import: checks across rows and files", unit=None):
+            for stage in staged.values():
+                self._check_fast_pairs(stage)
+                self._check_duplicates(stage)
+                for ref in stage.spec.refs:
+                    if stage.spec.file in unchecked:
+                        continue
+                    if ref.file not in unreadable and ref.column in stage.columns:
+                        self._check_refs(stage, ref, staged.get(ref.file))
+            purchases = staged.get("purchases.csv")
+            if (
+                purchases
+                and "products.csv" not in unreadable
+                and "coverage_start" in purchases.columns
+            ):
+                self._check_coverage(purchases, staged.get("products.csv"))
 
     def _stage(self, spec: _Spec, path: Path) -> _Staged | None:
         """Parse and stage one file; None when its header is unusable."""
@@ -1092,13 +1115,16 @@ class _Import:
             table.create(self.conn)
             pattern = None if simple is None else _fast_lines(spec, positions, ending)
             slow: tuple[tuple[int, int], ...] | None = None
-            if pattern is not None:
-                count, slow = self._stage_mixed(spec, table, positions, pattern, ending, handle)
-            else:
-                if records is None:
-                    records = _records(handle, spec.file, self.problems, first=2)
-                rows = _rows(spec, records, positions, self.problems)
-                count = self._copy(table, ("line", *columns), rows)
+            with self.progress.phase(f"import: {spec.file}", total=_counter(path)) as step:
+                if pattern is not None:
+                    count, slow = self._stage_mixed(
+                        spec, table, positions, pattern, ending, handle, step
+                    )
+                else:
+                    if records is None:
+                        records = _records(handle, spec.file, self.problems, first=2)
+                    rows = _rows(spec, records, positions, self.problems)
+                    count = self._copy(table, ("line", *columns), rows, step)
         if self.postgres:
             # Temporary tables are never auto-analyzed; the checks' join plans need row counts.
             self.conn.execute(
@@ -1114,6 +1140,7 @@ class _Import:
         pattern: re.Pattern[str],
         ending: str,
         handle: BinaryIO,
+        step: Step,
     ) -> tuple[int, tuple[tuple[int, int], ...]]:
         """Stage runs of fast lines wholesale, any other chunk row by row.
 
@@ -1132,20 +1159,21 @@ class _Import:
         while True:
             chunks = _FastChunks(handle, pattern, ending)
             if not self.postgres:
-                staged = self._insert_fast(table, spec, positions, chunks, ending, line)
+                staged = self._insert_fast(table, spec, positions, chunks, ending, line, step)
             else:
                 if numbered != line:
                     self.conn.execute(
                         text("SELECT setval(:s, :n, false)"), {"s": sequence, "n": line}
                     )
-                staged = self._copy_fast(table, _in_file_order(positions), chunks)
+                staged = self._copy_fast(table, _in_file_order(positions), chunks, step)
             count += staged
             line = numbered = line + staged
             if chunks.rest is None:
                 return count, tuple(slow)
             segment = _Segment(chunks.rest, handle)
             records = _records(segment, spec.file, self.problems, line, segment.starting)
-            count += self._copy(table, columns, _rows(spec, records, positions, self.problems))
+            rows = _rows(spec, records, positions, self.problems)
+            count += self._copy(table, columns, rows, step)
             slow.append((line, line + segment.count))
             line += segment.count
 
@@ -1154,6 +1182,7 @@ class _Import:
         table: Table,
         columns: list[str],
         chunks: _FastChunks,
+        step: Step,
         resolve: Callable[[str], str] | None = None,
     ) -> int:
         """COPY the chunks (cells in `columns` order) as they are or as `resolve` rewrites them;
@@ -1165,7 +1194,9 @@ class _Import:
         with self._driver().cursor() as cursor, cursor.copy(query) as copy:
             for raw, decoded in chunks:
                 copy.write(raw if resolve is None else resolve(decoded))
-                count += decoded.count("\n")
+                lines = decoded.count("\n")
+                step.advance(lines)
+                count += lines
         return count
 
     def _insert_fast(
@@ -1176,6 +1207,7 @@ class _Import:
         chunks: _FastChunks,
         ending: str,
         first: int,
+        step: Step,
     ) -> int:
         """Insert the chunks' lines split at the commas, SQLite converting the cells as the
         row-by-row path would; the lines inserted."""
@@ -1197,11 +1229,16 @@ class _Import:
             records = csv.reader(lines) if '"' in decoded else (row.split(",") for row in lines)
             batch = [(n, *in_order(cells)) for n, cells in enumerate(records, line)]
             self.conn.exec_driver_sql(str(statement), batch)
+            step.advance(len(batch))
             line += len(batch)
         return line - first
 
     def _copy(
-        self, table: Table, columns: tuple[str, ...], rows: Iterator[tuple[object, ...]]
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: Iterator[tuple[object, ...]],
+        step: Step,
     ) -> int:
         count = 0
         if self.postgres:
@@ -1209,14 +1246,17 @@ class _Import:
                 sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
             )
             with self._driver().cursor() as cursor, cursor.copy(query) as copy:
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
+                for batch in _batches(rows):
+                    for row in batch:
+                        copy.write_row(row)
+                    step.advance(len(batch))
+                    count += len(batch)
             return count
         statement = table.insert().compile(dialect=self.conn.dialect, column_keys=list(columns))
         assert tuple(statement.positiontup or ()) == columns
         for batch in _batches(rows):
             self.conn.exec_driver_sql(str(statement), batch)
+            step.advance(len(batch))
             count += len(batch)
         return count
 
@@ -1361,10 +1401,13 @@ class _Import:
         rebuild = self._drop_secondary(target)
         columns, query = self._source(stage)
         filling = insert(target).from_select(columns, query)
-        written = self.conn.execute(filling.execution_options(preserve_rowcount=True)).rowcount
+        with self.progress.phase(f"import: {stage.spec.file} write", total=stage.rows) as step:
+            written = self.conn.execute(filling.execution_options(preserve_rowcount=True)).rowcount
+            step.advance(written)
         if written != stage.rows:
             raise _LostRows
-        self._rebuild(target, rebuild)
+        with self.progress.phase(f"import: {stage.spec.file} indexes", unit=None):
+            self._rebuild(target, rebuild)
         return TableCounts(target.name, stage.spec.file, stage.rows, stage.rows, 0, 0)
 
     def _rebuild(self, target: Table, statements: list[str]) -> None:
@@ -1412,7 +1455,9 @@ class _Import:
             where=or_(*(target.c[n].is_distinct_from(upsert_into.excluded[n]) for n in updated)),
         )
         # Rows the WHERE skips are not counted, on both SQLite and PostgreSQL.
-        written = self.conn.execute(upsert.execution_options(preserve_rowcount=True)).rowcount
+        with self.progress.phase(f"import: {spec.file} write", total=stage.rows) as step:
+            written = self.conn.execute(upsert.execution_options(preserve_rowcount=True)).rowcount
+            step.advance(stage.rows)
         inserted = stage.rows - (existing or 0)
         changed = written - inserted
         return TableCounts(

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +37,7 @@ from queries.capture import CHANNEL
 from queries.freshness import DataState, change_at, changes_between, data_state
 from queries.models import DataChange
 from queries.overlay import Overlay, TooLarge
+from queries.progress import SILENT, Progress, Step, named
 from queries.request import DIRECT, OFFLINE, READ_FROM, Source
 from queries.vocabulary import FROZEN, VOCABULARY
 
@@ -49,6 +50,7 @@ FORMAT = "f4"
 DEFAULT_REPLICA_MEMORY = "96MB"
 SUFFIX = ".duckdb"
 BUILD_MEMORY = "2GB"
+_ROWS_REPORTED = 10_000
 
 Columns = tuple[tuple[str, str], ...]
 
@@ -215,7 +217,11 @@ class Cancel:
 
 
 def build_replica(
-    conn: Connection, config: ReplicaConfig, *, cancel: Cancel | None = None
+    conn: Connection,
+    config: ReplicaConfig,
+    *,
+    cancel: Cancel | None = None,
+    progress: Progress = SILENT,
 ) -> tuple[DataState, Path]:
     """Copy the four tables as `conn` sees them into a new replica file; (state, path).
 
@@ -235,7 +241,8 @@ def build_replica(
         partial = path.with_suffix(f".{os.getpid()}.partial")
         partial.unlink(missing_ok=True)
         try:
-            _write(conn, partial, config, cancel or Cancel(), state, change_at(conn, state.seq))
+            at = change_at(conn, state.seq)
+            _write(conn, partial, config, cancel or Cancel(), progress, state, at)
             partial.chmod(0o600)
             os.replace(partial, path)
         finally:
@@ -254,7 +261,11 @@ def prune_changes(factory: sessionmaker[Session], upto: int) -> None:
 
 
 def build_elsewhere(
-    database_url: str, config: ReplicaConfig, *, cancel: Cancel | None = None
+    database_url: str,
+    config: ReplicaConfig,
+    *,
+    cancel: Cancel | None = None,
+    progress: Progress = SILENT,
 ) -> tuple[DataState, Path]:
     """`build_replica` in a process of its own (`python -m queries.replica`); (state, path).
 
@@ -268,6 +279,8 @@ def build_elsewhere(
         "folder": str(config.folder),
         "memory_limit": config.memory_limit,
         "threads": config.threads,
+        # The child reports on its stderr, which is this process's.
+        "progress": progress.kind,
     }
     child = subprocess.Popen(
         [sys.executable, "-m", "queries.replica"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -313,7 +326,7 @@ def _build_from_stdin() -> None:
     try:
         factory = make_sessionmaker(engine)
         with snapshot(factory) as conn:
-            state, path = build_replica(conn, config)
+            state, path = build_replica(conn, config, progress=named(job["progress"]))
         prune_changes(factory, state.seq)
     finally:
         engine.dispose()
@@ -336,6 +349,7 @@ def _write(
     path: Path,
     config: ReplicaConfig,
     cancel: Cancel,
+    progress: Progress,
     state: DataState,
     at: str | None,
 ) -> None:
@@ -346,26 +360,41 @@ def _write(
         db.execute("CREATE TABLE replica_meta (version VARCHAR, seq BIGINT, last_at VARCHAR)")
         db.execute("INSERT INTO replica_meta VALUES (?, ?, ?)", [state.version, state.seq, at])
         for table, (columns, order) in _TABLES.items():
-            definition = ", ".join(f"{name} {kind}" for name, kind in columns)
-            db.execute(f"CREATE TABLE staged ({definition})")
-            if conn.dialect.name == "postgresql":
-                _copy_postgresql(conn, db, table, columns, path.with_suffix(".csv"), cancel)
-            else:
-                _copy_rows(conn, db, table, columns, cancel)
-            db.execute(f"CREATE TABLE {table} AS SELECT * FROM staged ORDER BY {order}")  # noqa: S608
-            db.execute("DROP TABLE staged")
+            with progress.phase(f"replica: {table}", total=_counter(conn, table)) as step:
+                definition = ", ".join(f"{name} {kind}" for name, kind in columns)
+                db.execute(f"CREATE TABLE staged ({definition})")
+                if conn.dialect.name == "postgresql":
+                    staging = path.with_suffix(".csv")
+                    _copy_postgresql(conn, db, table, columns, staging, cancel, step)
+                else:
+                    _copy_rows(conn, db, table, columns, cancel, step)
+            with progress.phase(f"replica: {table} sorted", unit=None):
+                db.execute(f"CREATE TABLE {table} AS SELECT * FROM staged ORDER BY {order}")  # noqa: S608
+                db.execute("DROP TABLE staged")
         # The state timelines sort every event per customer, which DuckDB cannot fully spill:
         # they get more working memory (the build runs in its own process; see build_elsewhere).
         db.execute(f"SET memory_limit = '{BUILD_MEMORY}'")
         for statement in (*timeline.BUILDS, *lines.BUILDS):
             cancel.check()
-            db.execute(statement)
-        db.execute("CHECKPOINT")
+            with progress.phase(f"replica: {_created(statement)}", unit=None):
+                db.execute(statement)
+        with progress.phase("replica: saved", unit=None):
+            db.execute("CHECKPOINT")
     except duckdb.InterruptException:
         raise BuildCancelled from None
     finally:
         cancel.watch(None)
         db.close()
+
+
+def _counter(conn: Connection, table: str) -> Callable[[], int]:
+    return lambda: int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())  # noqa: S608
+
+
+def _created(statement: str) -> str:
+    """The table a derived-table build creates, to name its phase."""
+    found = re.search(r"CREATE TABLE (\w+)", statement)
+    return found[1] if found else "derived table"
 
 
 def _select(table: str, columns: Columns) -> str:
@@ -380,6 +409,7 @@ def _copy_postgresql(
     columns: Columns,
     staging: Path,
     cancel: Cancel,
+    step: Step,
 ) -> None:
     """COPY out as CSV (NULL: an unquoted empty field; '': a quoted one), then into DuckDB."""
     raw = conn.connection.driver_connection
@@ -390,9 +420,14 @@ def _copy_postgresql(
             raw.cursor() as cursor,
             cursor.copy(f"COPY ({_select(table, columns)}) TO STDOUT WITH (FORMAT csv)") as copy,
         ):
-            for chunk in copy:
+            rows = 0
+            for chunk in copy:  # a row each
                 out.write(chunk)
+                rows += 1
+                if rows % _ROWS_REPORTED == 0:
+                    step.advance(_ROWS_REPORTED)
                 cancel.check()
+            step.advance(rows % _ROWS_REPORTED)
         types = ", ".join(f"'{name}': '{kind}'" for name, kind in columns)
         db.execute(
             "INSERT INTO staged SELECT * FROM read_csv(?, header = false, "  # noqa: S608
@@ -404,7 +439,12 @@ def _copy_postgresql(
 
 
 def _copy_rows(
-    conn: Connection, db: duckdb.DuckDBPyConnection, table: str, columns: Columns, cancel: Cancel
+    conn: Connection,
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Columns,
+    cancel: Cancel,
+    step: Step,
 ) -> None:
     """Any other database: rows in chunks through a DataFrame (None stays NULL, '' stays '')."""
     import pandas as pd  # only here: it costs a serving process ~65 MB
@@ -417,6 +457,7 @@ def _copy_rows(
         db.register("batch", pd.DataFrame.from_records(rows, columns=names))
         db.execute(f"INSERT INTO staged SELECT {casts} FROM batch")  # noqa: S608
         db.unregister("batch")
+        step.advance(len(rows))
 
 
 def _duckdb_config(config: ReplicaConfig, folder: Path) -> dict[str, Any]:
@@ -671,14 +712,14 @@ class ReadPath:
         except Exception:
             log.exception("building the read replica failed; answers come from the database")
 
-    def refresh(self) -> DataState | None:
+    def refresh(self, *, progress: Progress = SILENT) -> DataState | None:
         """Build (or open) the replica for the primary's current state now; that state."""
         if self.config is None:
             return None
-        return self._rebuild(Cancel())
+        return self._rebuild(Cancel(), progress)
 
-    def _rebuild(self, cancel: Cancel) -> DataState:
-        state, path = self._built(cancel)
+    def _rebuild(self, cancel: Cancel, progress: Progress = SILENT) -> DataState:
+        state, path = self._built(cancel, progress)
         live = self._overlay(state, path)
         head = self._head()
         # Changes committed during the build: applied here, where no answer waits for them.
@@ -687,13 +728,13 @@ class ReadPath:
         self._install(live)
         return live.state
 
-    def _built(self, cancel: Cancel) -> tuple[DataState, Path]:
+    def _built(self, cancel: Cancel, progress: Progress = SILENT) -> tuple[DataState, Path]:
         assert self.config is not None
         url = _shared_url(self.primary)
         if url is not None:
-            return build_elsewhere(url, self.config, cancel=cancel)
+            return build_elsewhere(url, self.config, cancel=cancel, progress=progress)
         with snapshot(self.primary) as conn:
-            return build_replica(conn, self.config, cancel=cancel)
+            return build_replica(conn, self.config, cancel=cancel, progress=progress)
 
     def close(self) -> None:
         """Stop a build in progress and close the replica (answers then read the database)."""
