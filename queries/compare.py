@@ -13,7 +13,7 @@ from queries.models import Installation, Product, Purchase
 from queries.request import Request
 from queries.results import header, jsonable
 from queries.scope import Window, active_at, customer_filter, percent, target_condition
-from queries.timeline import category_state, holding, on_timeline
+from queries.source import source
 
 
 @dataclass(frozen=True)
@@ -52,23 +52,8 @@ def compared_categories(session: Session, request: Request) -> list[str]:
 
 def compare(session: Session, request: Request) -> Comparison:
     """Per category: buyers, installed customers, install rate, units not installed, removed."""
-    d = request.as_of
     cats = compared_categories(session, request)
-    found: dict[str, tuple[int, ...]] = {}
-    if cats and on_timeline(session) and not (request.target and request.target.is_product):
-        found = _from_timeline(session, d, cats, request)
-    elif cats:
-        per = per_customer_category(d, cats, request)
-        stmt = select(
-            per.c.category,
-            func.sum(per.c.bought),
-            func.sum(case((per.c.active > 0, 1), else_=0)),
-            func.sum(case((per.c.gap > 0, per.c.gap), else_=0)),
-            func.sum(per.c.removed),
-        ).group_by(per.c.category)
-        found = {
-            cats[int(n)]: tuple(int(v or 0) for v in rest) for n, *rest in session.execute(stmt)
-        }
+    found = source(session).compare_counts(session, request, cats) if cats else {}
     rows = []
     for c in cats:
         bought, installed, not_installed, removed = found.get(c, (0, 0, 0, 0))
@@ -86,37 +71,19 @@ def compare(session: Session, request: Request) -> Comparison:
     return Comparison(request=request, rows=rows)
 
 
-def _from_timeline(
-    session: Session, d: date, cats: list[str], request: Request
+def compare_counts(
+    session: Session, request: Request, cats: list[str]
 ) -> dict[str, tuple[int, ...]]:
-    """The same four figures from the replica's state rows at d (queries/timeline.py)."""
-    st = category_state
-    gap = st.c.bought_qty - st.c.placed
-    states = select(
-        st.c.category,
-        func.count().filter(st.c.first_pos_on.is_not(None)),
-        func.count().filter(st.c.units > 0),
-        func.coalesce(func.sum(case((gap > 0, gap), else_=0)), 0),
-    ).where(
-        st.c.category.in_(cats), holding(st, d), *customer_filter(st.c.customer_id, request.filters)
-    )
-    removed = (
-        select(Product.category, func.count())
-        .select_from(Installation)
-        .join(Product, Product.id == Installation.product_id)
-        .where(
-            Product.category.in_(cats),
-            Window.ending(d).contains(Installation.removed_on),
-            *customer_filter(Installation.customer_id, request.filters),
-        )
-        .group_by(Product.category)
-    )
-    gone = {c: int(n) for c, n in session.execute(removed)}
-    held = {
-        c: (int(b), int(i), int(g))
-        for c, b, i, g in session.execute(states.group_by(st.c.category))
-    }
-    return {c: (*held.get(c, (0, 0, 0)), gone.get(c, 0)) for c in held.keys() | gone.keys()}
+    """Per category with any: buyers, installed customers, units not installed, units removed."""
+    per = per_customer_category(request.as_of, cats, request)
+    stmt = select(
+        per.c.category,
+        func.sum(per.c.bought),
+        func.sum(case((per.c.active > 0, 1), else_=0)),
+        func.sum(case((per.c.gap > 0, per.c.gap), else_=0)),
+        func.sum(per.c.removed),
+    ).group_by(per.c.category)
+    return {cats[int(n)]: tuple(int(v or 0) for v in rest) for n, *rest in session.execute(stmt)}
 
 
 def per_customer_category(d: date, cats: list[str], request: Request) -> Subquery:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, Table, case, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, case, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Product, Purchase
@@ -16,7 +16,6 @@ from queries.scope import (
     Window,
     customer_dimension,
     customer_filter,
-    dimension_key,
     exact,
     in_products,
     money,
@@ -26,7 +25,7 @@ from queries.scope import (
     time_key,
     time_parts,
 )
-from queries.timeline import holding, state_of
+from queries.source import source
 
 
 @dataclass(frozen=True)
@@ -107,11 +106,7 @@ def customers(session: Session, request: Request) -> CustomerBase:
     ]
     if by in CUSTOMER_DIMENSIONS:
         # Each customer falls in exactly one row, so the rows add up to the totals.
-        state = state_of(session, request.target)
-        if state is not None:
-            groups = _by_customer_dimension_from_state(session, state, window, by, request)
-        else:
-            groups = _by_customer_dimension(session, window, by, where)
+        groups = source(session).customer_base_by(session, request, by, where)
         return CustomerBase(
             request=request,
             customers=sum(g.customers for g in groups),
@@ -142,7 +137,7 @@ def customers(session: Session, request: Request) -> CustomerBase:
 
 
 @dataclass(frozen=True)
-class _Group:
+class CustomerGroup:
     key: str
     customers: int
     active_customers: int
@@ -154,10 +149,12 @@ class _Group:
         )
 
 
-def _by_customer_dimension(
-    session: Session, window: Window, by: str, where: list[ColumnElement[bool]]
-) -> list[_Group]:
-    per = _per_customer(window, where)
+def customer_base_by(
+    session: Session, request: Request, by: str, where: list[ColumnElement[bool]]
+) -> list[CustomerGroup]:
+    """The customer base by a customer dimension: lines in `where`, activity and revenue over
+    the window ending at the as-of date."""
+    per = _per_customer(Window.ending(request.as_of), where)
     key = customer_dimension(by)
     stmt = (
         select(
@@ -171,38 +168,9 @@ def _by_customer_dimension(
         .group_by(key)
     )
     return [
-        _Group(str(k), int(c or 0), int(a or 0), exact(r)) for k, c, a, r in session.execute(stmt)
+        CustomerGroup(str(k), int(c or 0), int(a or 0), exact(r))
+        for k, c, a, r in session.execute(stmt)
     ]
-
-
-def _by_customer_dimension_from_state(
-    session: Session,
-    state: tuple[Table, list[ColumnElement[bool]]],
-    window: Window,
-    by: str,
-    request: Request,
-) -> list[_Group]:
-    """The groups from the state rows at the window's two ends (queries/timeline.py): in the
-    base when a positive line is dated by its end, active when the latest one falls inside,
-    revenue the billed total at its end less that at its start."""
-    table, where = state
-    at_end, at_start = holding(table, window.end), holding(table, window.start)
-    billed = table.c.revenue_cum
-    key = dimension_key(table.c[by])
-    stmt = (
-        select(
-            key,
-            func.count().filter(at_end, table.c.first_pos_on.is_not(None)),
-            func.count().filter(at_end, window.contains(table.c.last_pos_on)),
-            func.coalesce(func.sum(billed).filter(at_end), 0)
-            - func.coalesce(func.sum(billed).filter(at_start), 0),
-        )
-        .where(
-            *where, or_(at_end, at_start), *customer_filter(table.c.customer_id, request.filters)
-        )
-        .group_by(key)
-    )
-    return [_Group(str(k), int(c), int(a), exact(r)) for k, c, a, r in session.execute(stmt)]
 
 
 def _cohorts(

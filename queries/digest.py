@@ -9,13 +9,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from queries.installed import installed_totals_on
-from queries.lines import dated_lines, service_purchases
 from queries.models import Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Request
 from queries.results import header, jsonable
 from queries.scope import covers, customer_filter, in_products, money, target_product_ids
-from queries.timeline import state_of
+from queries.source import source
 from queries.upsell import Candidate, upsell
 
 DIGEST_TOP = 5
@@ -67,11 +65,12 @@ class Digest:
 
 def digest(session: Session, request: Request) -> Digest:
     """Yesterday's activity, the installed base and its weekly change, contracts ending, upsell."""
+    src = source(session)
     d = request.as_of
     day = d - timedelta(days=1)
     ids = target_product_ids(session, request.target)
-    new_customers = _first_bought_on(session, day, request, ids)
-    dated = dated_lines(session)
+    new_customers = src.new_customers_on(session, request, day, ids)
+    dated = src.dated_lines
     lines, revenue = session.execute(
         select(func.count(), func.sum(dated.quantity * dated.unit_price)).where(
             dated.purchased_on == day,
@@ -89,10 +88,10 @@ def digest(session: Session, request: Request) -> Digest:
             *customer_filter(Installation.customer_id, request.filters),
         )
     ).one()
-    (customers_now, units_now), (customers_before, units_before) = installed_totals_on(
-        session, [day, d - timedelta(days=8)], ids, request.filters
+    (customers_now, units_now), (customers_before, units_before) = src.installed_totals_on(
+        session, request, [day, d - timedelta(days=8)], ids
     )
-    services = service_purchases(session)
+    services = src.service_lines
     ending = session.scalar(
         select(func.count())
         .select_from(services)
@@ -125,24 +124,8 @@ def digest(session: Session, request: Request) -> Digest:
     )
 
 
-def _first_bought_on(session: Session, day: date, request: Request, ids: list[int] | None) -> int:
+def new_customers_on(session: Session, request: Request, day: date, ids: list[int] | None) -> int:
     """Customers whose first positive purchase line (of the target) is dated `day`."""
-    state = state_of(session, request.target)
-    if state is not None:
-        # That day's state row holds it, and begins that day: a few blocks of a table in
-        # date order.
-        table, where = state
-        return int(
-            session.scalar(
-                select(func.count()).where(
-                    *where,
-                    table.c.from_on == day,
-                    table.c.first_pos_on == day,
-                    *customer_filter(table.c.customer_id, request.filters),
-                )
-            )
-            or 0
-        )
     # A purchase that day and none before it (only that day's buyers are looked up, not
     # every customer's first purchase).
     earlier = aliased(Purchase)

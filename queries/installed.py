@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, Table, case, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, Subquery, case, func, select
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product
@@ -17,14 +17,13 @@ from queries.scope import (
     active_at,
     customer_dimension,
     customer_filter,
-    dimension_key,
     in_products,
     sort_rows,
     target_product_ids,
     time_key,
     time_parts,
 )
-from queries.timeline import customer_state, holding, on_timeline, state_of
+from queries.source import source
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,6 @@ def installed_totals_on(
     filters: tuple[Filter, ...] = (),
 ) -> list[tuple[int, int]]:
     """(customers, units) of the installed base at each of `days`, from one pass."""
-    if products is None and on_timeline(session):
-        return _totals_from_timeline(session, days, filters)
     units = [func.sum(case((active_at(d), 1), else_=0)).label(f"u{i}") for i, d in enumerate(days)]
     per = (
         select(Installation.customer_id, *units)
@@ -116,26 +113,11 @@ def installed_totals_on(
     return [(int(row[i] or 0), int(row[n + i] or 0)) for i in range(n)]
 
 
-def _totals_from_timeline(
-    session: Session, days: Sequence[date], filters: tuple[Filter, ...]
-) -> list[tuple[int, int]]:
-    st = customer_state
-    held = [holding(st, d) for d in days]
-    row = session.execute(
-        select(
-            *[func.count().filter(h, st.c.units > 0) for h in held],
-            *[func.coalesce(func.sum(st.c.units).filter(h), 0) for h in held],
-        ).where(*customer_filter(st.c.customer_id, filters))
-    ).one()
-    n = len(days)
-    return [(int(row[i]), int(row[n + i])) for i in range(n)]
-
-
-def _by_customer_dimension(
-    session: Session, d: date, by: str, products: list[int] | None, filters: tuple[Filter, ...]
+def installed_base_by(
+    session: Session, request: Request, by: str, products: list[int] | None
 ) -> list[InstalledRow]:
-    # Each customer falls in exactly one row, so the rows also add up to the totals.
-    per = _per_customer(d, products, filters)
+    """The installed base at the as-of date by a customer dimension (unsorted)."""
+    per = _per_customer(request.as_of, products, request.filters)
     key = customer_dimension(by)
     stmt = (
         select(key, func.count(), func.sum(per.c.units))
@@ -149,8 +131,7 @@ def _by_customer_dimension(
 def installed_breakdown(
     session: Session, d: date, by: str, products: list[int] | None, filters: tuple[Filter, ...]
 ) -> list[InstalledRow]:
-    if by in CUSTOMER_DIMENSIONS:
-        return sort_rows(_by_customer_dimension(session, d, by, products, filters))
+    """The installed base at d by a product or time dimension: a customer may be in several."""
     parts: list[SQLColumnExpression[Any]]
     if by == "category":
         parts = [Product.category]
@@ -172,41 +153,16 @@ def installed_breakdown(
     return sort_rows(rows)
 
 
-def _by_customer_dimension_from_state(
-    session: Session,
-    state: tuple[Table, list[ColumnElement[bool]]],
-    d: date,
-    by: str,
-    filters: tuple[Filter, ...],
-) -> list[InstalledRow]:
-    """The breakdown from the state rows at d, which carry the customer's dimensions."""
-    table, where = state
-    key = dimension_key(table.c[by])
-    stmt = (
-        select(key, func.count(), func.sum(table.c.units))
-        .where(
-            *where,
-            holding(table, d),
-            table.c.units > 0,
-            *customer_filter(table.c.customer_id, filters),
-        )
-        .group_by(key)
-    )
-    rows = [InstalledRow(str(k), int(c), int(u)) for k, c, u in session.execute(stmt)]
-    return sort_rows(rows)
-
-
 def installed(session: Session, request: Request) -> InstalledBase:
     """Installed base: customers and units in use at the as-of date, broken down."""
+    src = source(session)
     by = request.by or "segment"
     products = target_product_ids(session, request.target)
-    state = state_of(session, request.target) if by in CUSTOMER_DIMENSIONS else None
-    if state is not None:
-        rows = _by_customer_dimension_from_state(session, state, request.as_of, by, request.filters)
-    else:
-        rows = installed_breakdown(session, request.as_of, by, products, request.filters)
     if by in CUSTOMER_DIMENSIONS:
+        # Each customer falls in exactly one row, so the rows add up to the totals.
+        rows = sort_rows(src.installed_base_by(session, request, by, products))
         customers, units = sum(r.customers for r in rows), sum(r.units for r in rows)
     else:
-        customers, units = installed_totals(session, request.as_of, products, request.filters)
+        rows = installed_breakdown(session, request.as_of, by, products, request.filters)
+        customers, units = src.installed_totals_on(session, request, [request.as_of], products)[0]
     return InstalledBase(request=request, customers=customers, units=units, by=by, rows=rows)

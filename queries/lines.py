@@ -7,7 +7,8 @@ years ago) read every row. `lines_by_day` holds every line in date order, `servi
 positive lines of service products in order of their coverage end and `installations_by_day`
 every unit in order of installation, so DuckDB's per-block min/max skips all but the blocks a
 window touches. Each has the columns it copies under the same names: a query takes `Purchase`
-(`Installation`) or the copy from the functions below and reads the same columns either way.
+(`Installation`) or the copy from its source (queries/state.py) and reads the same columns
+either way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Date, Integer, MetaData, Numeric, Table
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from queries.models import Base, Installation, Purchase
 from queries.timeline import RAW
-from queries.vocabulary import frozen
 
 _metadata = MetaData()
 
@@ -85,18 +85,6 @@ _units_by_day, _units_build = _copy(
 BUILDS = (_by_day_build, _service_build, _units_build)
 
 
-def dated_lines(session: Session) -> Any:
-    """Purchase lines to filter by purchase date: the date-ordered copy on a replica."""
-    return _by_day if frozen(session) else Purchase
-
-
-def service_purchases(session: Session) -> Any:
-    """Lines to ask about service coverage: on a replica, only the positive lines of service
-    products, in order of coverage end (a line of another kind or quantity is never found
-    there, so the caller's own conditions must already exclude them)."""
-    return _service if frozen(session) else Purchase
-
-
-def dated_installations(session: Session) -> Any:
-    """Installations to filter by installation date: the date-ordered copy on a replica."""
-    return _units_by_day if frozen(session) else Installation
+# The copies, each read as the model it copies: a replica's source (queries/state.py) offers
+# them in place of `Purchase` and `Installation`.
+LINES_BY_DAY, SERVICE_LINES, INSTALLATIONS_BY_DAY = _by_day, _service, _units_by_day

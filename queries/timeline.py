@@ -18,25 +18,19 @@ from the raw rows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    ColumnElement,
     Date,
     Integer,
     MetaData,
     Numeric,
     String,
     Table,
-    and_,
-    or_,
 )
-from sqlalchemy.orm import Session
 
-from queries.request import CUSTOMER_DIMENSIONS, Target
-from queries.vocabulary import frozen
+from queries.request import CUSTOMER_DIMENSIONS
 
 _metadata = MetaData()
 
@@ -61,28 +55,6 @@ def _state(name: str, *keys: Column[str]) -> Table:
 
 customer_state = _state("customer_state")
 category_state = _state("category_state", Column("category", String))
-
-
-def on_timeline(session: Session) -> bool:
-    """Whether this session reads a replica, which holds the state tables."""
-    return frozen(session)
-
-
-def state_of(
-    session: Session, target: Target | None
-) -> tuple[Table, list[ColumnElement[bool]]] | None:
-    """The state table for a target (every product, or a whole category) and the conditions
-    that pick its rows; None where the rows cannot answer (a database, or one product)."""
-    if not on_timeline(session) or (target is not None and target.is_product):
-        return None
-    if target is None:
-        return customer_state, []
-    return category_state, [category_state.c.category == target.category]
-
-
-def holding(state: Table, d: date) -> ColumnElement[bool]:
-    """The row of each customer (and category) whose interval holds d."""
-    return and_(state.c.from_on <= d, or_(state.c.to_on.is_(None), state.c.to_on > d))
 
 
 # The raw tables a derived table is computed from; the live overlay (queries/overlay.py) hands

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -22,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from queries.lines import dated_installations, dated_lines, service_purchases
 from queries.models import Customer, Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Filter, Request
 from queries.results import header, jsonable
@@ -36,7 +35,10 @@ from queries.scope import (
     product_ids,
     years_before,
 )
-from queries.timeline import category_state, holding, on_timeline
+from queries.source import source
+
+if TYPE_CHECKING:
+    from queries.state import Rows
 
 RENEWAL_DAYS = 60
 INSTALL_GRACE_DAYS = 14
@@ -83,18 +85,16 @@ class UpsellList:
 
 
 @dataclass(frozen=True)
-class _Category:
-    """The product id sets one category's rules look at."""
+class UpsellCategory:
+    """The product id sets one category's rules look at, and where the answer reads them."""
 
     name: str
+    whole: bool  # the whole category, not one product of it
     units: list[int]  # products of the category (or the one target product)
     installable: list[int]
     services: list[int]
     consumables: list[int]
-    timeline: bool  # the whole category, on a replica: read its state rows (queries/timeline.py)
-    dated: Any  # purchase lines to filter by date (queries/lines.py)
-    service_lines: Any  # purchase lines to ask about service coverage
-    dated_units: Any  # installations to filter by installation date
+    source: Rows  # the raw rows, or a replica's state rows (queries/state.py)
 
 
 def core_categories(session: Session) -> list[str]:
@@ -102,40 +102,34 @@ def core_categories(session: Session) -> list[str]:
     return sorted(session.scalars(stmt))
 
 
-def _category(session: Session, name: str, sku: str | None) -> _Category:
+def _category(session: Session, src: Rows, name: str, sku: str | None) -> UpsellCategory:
     own = [Product.category == name] + ([Product.sku == sku] if sku else [])
-    return _Category(
+    return UpsellCategory(
         name=name,
+        whole=sku is None,
         units=product_ids(session, *own),
         installable=product_ids(session, *own, Product.installable.is_(True)),
         services=product_ids(session, Product.kind == "service", Product.for_category == name),
         consumables=product_ids(
             session, Product.kind == "consumable", Product.for_category == name
         ),
-        timeline=sku is None and on_timeline(session),
-        dated=dated_lines(session),
-        service_lines=service_purchases(session),
-        dated_units=dated_installations(session),
+        source=src,
     )
 
 
-def _active_units(
-    cat: _Category, d: date, *, without: Select[Any] | None = None, installed_by: date | None = None
+def active_units(
+    cat: UpsellCategory,
+    d: date,
+    *,
+    without: Select[Any] | None = None,
+    installed_by: date | None = None,
 ) -> Select[Any, Any]:
     """(cid, active units at d) of the customers with some, except those in `without`; with
     `installed_by`, only units installed on or before that day count."""
     # An uncorrelated NOT IN: SQLite runs a correlated NOT EXISTS once per installation,
     # which took 41 s for one category at 100,000 customers; this takes 0.08 s.
-    if cat.timeline and installed_by is None:
-        st = category_state
-        return select(st.c.customer_id.label("cid"), st.c.units.label("score")).where(
-            st.c.category == cat.name,
-            holding(st, d),
-            st.c.units > 0,
-            *([st.c.customer_id.not_in(without)] if without is not None else []),
-        )
     # Units installed by a date long ago are a small, early part of the date-ordered copy.
-    units = Installation if installed_by is None else cat.dated_units
+    units = Installation if installed_by is None else cat.source.dated_installations
     return (
         select(units.customer_id.label("cid"), func.count().label("score"))
         .where(
@@ -148,16 +142,17 @@ def _active_units(
     )
 
 
-def _service(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    lines = cat.service_lines
+def _service(cat: UpsellCategory, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
+    lines = cat.source.service_lines
     covered = select(lines.customer_id).where(
         *in_products(lines.product_id, cat.services), covers(d, lines)
     )
-    return _active_units(cat, d, without=covered), lambda n: f"{n} active unit(s), no service plan"
+    stmt = cat.source.active_units(cat, d, without=covered)
+    return stmt, lambda n: f"{n} active unit(s), no service plan"
 
 
-def _renewal(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    lines = cat.service_lines
+def _renewal(cat: UpsellCategory, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
+    lines = cat.source.service_lines
     latest = func.max(lines.coverage_end)
     horizon = d + timedelta(days=RENEWAL_DAYS)
     stmt = (
@@ -174,9 +169,13 @@ def _renewal(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int],
     return stmt, lambda n: f"service ends {(d + timedelta(days=n)).isoformat()} (in {n} days)"
 
 
-def _install(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    if cat.timeline:
-        return _install_from_timeline(cat, d), _not_installed
+def _install(cat: UpsellCategory, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
+    return cat.source.install_gap(cat, d), _not_installed
+
+
+def install_gap(cat: UpsellCategory, d: date) -> Select[Any, Any]:
+    """(cid, score) of the customers whose installable units of the category bought by
+    d - 14 days (returns included) exceed their units installed by d, by how many."""
     bought = (
         select(Purchase.customer_id.label("cid"), func.sum(Purchase.quantity).label("units"))
         .where(
@@ -193,56 +192,33 @@ def _install(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int],
         .subquery()
     )
     gap = bought.c.units - func.coalesce(placed.c.units, 0)
-    stmt = (
+    return (
         select(bought.c.cid.label("cid"), gap.label("score"))
         .select_from(bought)
         .outerjoin(placed, placed.c.cid == bought.c.cid)
         .where(gap > 0)
     )
-    return stmt, _not_installed
 
 
 def _not_installed(n: int) -> str:
     return f"{n} unit(s) bought, not installed"
 
 
-def _install_from_timeline(cat: _Category, d: date) -> Select[Any, Any]:
-    """The install gap from the state rows at d: units bought by d, less those bought in the
-    grace days, less units installed by d."""
-    st, lines = category_state, cat.dated
-    recent = (
-        select(lines.customer_id.label("cid"), func.sum(lines.quantity).label("units"))
-        .where(
-            *in_products(lines.product_id, cat.installable),
-            Window.ending(d, INSTALL_GRACE_DAYS).contains(lines.purchased_on),
-        )
-        .group_by(lines.customer_id)
-        .subquery()
-    )
-    gap = st.c.bought_qty - func.coalesce(recent.c.units, 0) - st.c.placed
-    return (
-        select(st.c.customer_id.label("cid"), gap.label("score"))
-        .select_from(st)
-        .outerjoin(recent, recent.c.cid == st.c.customer_id)
-        .where(st.c.category == cat.name, holding(st, d), gap > 0)
-    )
-
-
-def _consumables(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
-    lines = cat.dated
+def _consumables(cat: UpsellCategory, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
+    lines = cat.source.dated_lines
     recent = select(lines.customer_id).where(
         *in_products(lines.product_id, cat.consumables),
         lines.quantity > 0,
         Window.ending(d, CONSUMABLE_DAYS).contains(lines.purchased_on),
     )
-    return _active_units(
-        cat, d, without=recent
-    ), lambda n: f"{n} active unit(s), no consumables in {CONSUMABLE_DAYS} days"
+    stmt = cat.source.active_units(cat, d, without=recent)
+    return stmt, lambda n: f"{n} active unit(s), no consumables in {CONSUMABLE_DAYS} days"
 
 
-def _aging(cat: _Category, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
+def _aging(cat: UpsellCategory, d: date) -> tuple[Select[Any, Any], Callable[[int], str]]:
     cutoff = years_before(d, AGING_YEARS)
-    stmt = _active_units(cat, d, installed_by=cutoff)
+    # By definition on every source: state rows hold units in use, not when each was installed.
+    stmt = active_units(cat, d, installed_by=cutoff)
     return stmt, lambda n: f"{n} unit(s) installed on or before {cutoff.isoformat()}"
 
 
@@ -256,7 +232,7 @@ _RULES = {
 
 
 def _scored(
-    rule: str, cats: list[_Category], d: date, filters: tuple[Filter, ...]
+    rule: str, cats: list[UpsellCategory], d: date, filters: tuple[Filter, ...]
 ) -> tuple[Select[Any] | CompoundSelect[Any], Callable[[int], str]]:
     """(category, cid, score) of one rule's candidates in every category, `in` filters applied.
 
@@ -281,7 +257,7 @@ def _scored(
 
 
 def rule_count(
-    session: Session, rule: str, cats: list[_Category], d: date, filters: tuple[Filter, ...]
+    session: Session, rule: str, cats: list[UpsellCategory], d: date, filters: tuple[Filter, ...]
 ) -> int:
     """How many candidates one rule finds in these categories."""
     if not cats:
@@ -293,7 +269,7 @@ def rule_count(
 def rule_candidates(
     session: Session,
     rule: str,
-    cats: list[_Category],
+    cats: list[UpsellCategory],
     d: date,
     filters: tuple[Filter, ...],
     *,
@@ -344,12 +320,14 @@ def _order(c: Candidate) -> tuple[int, int, str, str]:
 
 def upsell(session: Session, request: Request) -> UpsellList:
     """Upsell candidates by rule, best first."""
+    src = source(session)
     d = request.as_of
     target = request.target
     if target is None:
-        cats = [_category(session, name, None) for name in core_categories(session)]
+        cats = [_category(session, src, name, None) for name in core_categories(session)]
     else:
-        cats = [_category(session, target.category, target.value if target.is_product else None)]
+        sku = target.value if target.is_product else None
+        cats = [_category(session, src, target.category, sku)]
     rules = [request.rule] if request.rule else list(UPSELL_RULES)
     counts: dict[str, int] | None = None
     limits: dict[str, int | None] = {rule: request.top for rule in rules}
