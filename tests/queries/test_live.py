@@ -322,11 +322,19 @@ def _installed(session: Session, ds: randomdata.Dataset) -> Any:
     return ask_json(session, "installed", as_of=ds.anchor, settings=SETTINGS)
 
 
-def _wait_for_replica(reads: ReadPath) -> None:
+def _direct_until_rebuilt(reads: ReadPath, ds: randomdata.Dataset) -> Any:
+    """`installed` now, read directly from the database; the same from a rebuilt replica."""
+    with reads.session() as session:
+        assert session.info[READ_FROM] == Source(DIRECT)
+        answer = _installed(session, ds)
     deadline = time.monotonic() + 60
     while not reads.on_replica():
         assert time.monotonic() < deadline, "no replica within 60 s"
         time.sleep(0.05)
+    with reads.session() as session:
+        assert session.get_bind().dialect.name == "duckdb"
+        assert _installed(session, ds) == answer
+    return answer
 
 
 def test_a_gap_in_the_logged_changes_forces_a_rebuild(
@@ -341,16 +349,9 @@ def test_a_gap_in_the_logged_changes_forces_a_rebuild(
         conn.execute(
             text("DELETE FROM data_changes WHERE seq = (SELECT max(seq) FROM data_changes)")
         )
-    with reads.session() as session:
-        assert session.get_bind().dialect.name == db.dialect.name
-        assert session.info[READ_FROM] == Source(DIRECT)
-        answer = _installed(session, ds)
+    answer = _direct_until_rebuilt(reads, ds)
     with factory() as primary:
         assert answer == _installed(primary, ds)
-    _wait_for_replica(reads)  # rebuilt from the database itself
-    with reads.session() as session:
-        assert session.get_bind().dialect.name == "duckdb"
-        assert _installed(session, ds) == answer
     reads.close()
 
 
@@ -387,22 +388,16 @@ def test_truncate_is_followed_by_a_rebuild(
     factory = make_sessionmaker(db)
     reads = ReadPath(factory, _config(tmp_path / "r"))
     reads.refresh()
+    postgresql = db.dialect.name == "postgresql"
     with db.begin() as conn:
-        # SQLite has no TRUNCATE: its unqualified DELETE is logged row by row instead.
-        conn.execute(
-            text(
-                "TRUNCATE installations"
-                if db.dialect.name == "postgresql"
-                else "DELETE FROM installations"
-            )
-        )
-    with reads.session() as session:
-        answer = _installed(session, ds)
-    assert answer["units"] == 0
-    _wait_for_replica(reads)
-    with reads.session() as session:
-        assert session.get_bind().dialect.name == "duckdb"
-        assert _installed(session, ds) == answer
+        # SQLite has no TRUNCATE: its unqualified DELETE is logged row by row, and applied.
+        conn.execute(text("TRUNCATE installations" if postgresql else "DELETE FROM installations"))
+    if postgresql:
+        assert _direct_until_rebuilt(reads, ds)["units"] == 0
+    else:
+        with reads.session() as session:
+            assert session.get_bind().dialect.name == "duckdb"
+            assert _installed(session, ds)["units"] == 0
     reads.close()
 
 
