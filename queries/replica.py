@@ -47,7 +47,7 @@ PREFIX = "replica-"
 # What a replica file holds; a file written by code of another format is never opened.
 FORMAT = "f4"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
-DEFAULT_REPLICA_MEMORY = "96MB"
+DEFAULT_REPLICA_MEMORY = "128MB"
 SUFFIX = ".duckdb"
 BUILD_MEMORY = "2GB"
 _ROWS_REPORTED = 10_000

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+import duckdb
 from slack_bolt import BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.access import EVERYONE, Refusal, Rules
@@ -30,6 +32,7 @@ from bot.settings import Settings
 from queries.audit import Event, record
 from queries.db import Reader
 from queries.registry import QUERIES
+from queries.request import DIRECT, Request, Source
 from queries.results import Answer
 from queries.vocabulary import frozen
 
@@ -184,7 +187,7 @@ def answer_guarded(
                 with sessions() as primary:
                     answer = run(primary, request, settings)
             else:
-                answer = run(session, request, settings)
+                answer = _run_or_read_directly(session, sessions, request, settings)
     except (Refused, ParseError) as exc:
         if isinstance(exc, ParseError):
             audit("bad_input", verb=verb if verb in VERBS else None)
@@ -195,6 +198,21 @@ def answer_guarded(
         raise Incident(incident) from exc
     audit("answered", verb=request.verb, rows=rows(answer), command=request.text)
     return answer
+
+
+def _run_or_read_directly(
+    session: Session, sessions: sessionmaker[Session], request: Request, settings: Settings
+) -> Answer:
+    """Run on the replica; if DuckDB runs out of its working memory there, read the database
+    directly (slower, and the reply says so) rather than fail."""
+    try:
+        return run(session, request, settings)
+    except OperationalError as exc:
+        if not (frozen(session) and isinstance(exc.orig, duckdb.OutOfMemoryException)):
+            raise
+    log.warning("the read replica ran out of memory for %s: reading the database", request.verb)
+    with sessions() as primary:
+        return run(primary, replace(request, source=Source(DIRECT)), settings)
 
 
 def write_audit(

@@ -18,11 +18,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot.ask import ask_json
+from bot.ask import ask_json, parse_command
+from bot.listeners import guard
 from bot.parsing import ParseError
 from bot.settings import Settings
 from queries.db import make_sessionmaker
@@ -552,3 +555,27 @@ def test_a_serving_process_applies_changes_before_anyone_asks(
             time.sleep(0.01)
     finally:
         reads.close()
+
+
+def test_a_replica_out_of_memory_reads_the_database_instead(
+    small: tuple[Engine, randomdata.Dataset], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, ds = small
+    factory = make_sessionmaker(db)
+    reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
+    reads.refresh()
+    real_run = guard.run
+
+    def tight(session: Session, request: Any, settings: Settings) -> Any:
+        if session.get_bind().dialect.name == "duckdb":
+            raise OperationalError("SELECT", {}, duckdb.OutOfMemoryException("Out of Memory"))
+        return real_run(session, request, settings)
+
+    monkeypatch.setattr(guard, "run", tight)
+    with reads.session() as session:
+        request = parse_command(session, "installed", as_of=ds.anchor, settings=SETTINGS)
+        answer = guard._run_or_read_directly(session, factory, request, SETTINGS)
+    assert answer.request.source == Source(DIRECT)  # the reply says where it was read
+    with factory() as primary:
+        assert answer.to_json() == _installed(primary, ds)
+    reads.close()
