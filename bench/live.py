@@ -35,7 +35,7 @@ from bench.results import (
 )
 from bench.run import Common, data_set, databases, loaded
 from bench.slack import ServeProcess, SlackStandIn
-from bench.verbs import CHECK_SHARE, FRESHNESS_CHECKS, LIVE_VERBS, TOUCHED, Verb, differences
+from bench.verbs import CHECK_SECONDS, FRESHNESS_CHECKS, LIVE_VERBS, TOUCHED, Verb, differences
 from bench.writer import LiveWriter
 from bot.ask import ask_json
 from bot.settings import Settings
@@ -130,7 +130,7 @@ class _Probe:
         self.after_commit: list[float] = []
         self.idle: list[float] = []
         self.checks = {c: Freshness(c, 0, 0, 0) for c in (TOUCHED, *FRESHNESS_CHECKS)}
-        self.whole_base_due = 0.0
+        self.whole_base = False  # set for the check phase
 
     def close(self) -> None:
         self.reads.close()
@@ -151,10 +151,8 @@ class _Probe:
         The database's own answers come from a snapshot pinned under the gate, so they are
         computed after the writer has moved on yet count exactly the same commits.
         """
-        began = time.monotonic()
         checks = {} if touched is None else {TOUCHED: f"customer {touched}"}
-        whole_base = began >= self.whole_base_due
-        if whole_base:
+        if self.whole_base:
             checks |= {c: c for c in FRESHNESS_CHECKS}
         with ExitStack() as stack:
             with gate:
@@ -173,11 +171,6 @@ class _Probe:
                     diffs = differences(self.answer(session, command), got)
                     named = [d if command == label else f"{command}: {d}" for d in diffs]
                     self._count(label, named, on_replica)
-        if whole_base:
-            # The database's answers over the whole base take long at scale and would
-            # crowd the server being timed: such checks take at most CHECK_SHARE of the time.
-            spent = time.monotonic() - began
-            self.whole_base_due = time.monotonic() + spent * (1 / CHECK_SHARE - 1)
 
     def _count(self, label: str, diffs: list[str], on_replica: bool) -> None:
         was = self.checks[label]
@@ -311,6 +304,10 @@ def _run_backend(config: LiveConfig, dataset: Dataset, backend: str, url: str) -
         with live.running():
             moving = asker.phase(config.live_seconds, user="U0BENCHLIVE")
             live_s = time.monotonic() - live_began
+            checking = min(CHECK_SECONDS, config.live_seconds / 4)
+            say(f"{backend}: check phase, {checking:,.0f} s, the whole base after commits")
+            probe.whole_base = True
+            time.sleep(checking)
         peak = server.kib("VmHWM")
         say(f"{backend}: {writer.stats.commits} commits; serving peak RSS {peak / 1024:,.0f} MB")
     apply = [a - i for a, i in zip(probe.after_commit, probe.idle, strict=True)]
