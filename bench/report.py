@@ -392,20 +392,20 @@ def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
         f" {_mb(result.started_kib):,.0f} MB once ready and warmed up)",
         f"- Writer ({_DRIVERS[result.backend]}, each change a transaction of its own):"
         f" {_timing(result.commit)} from begin to commit",
-        f"- Time to apply one commit (the bench's own `ReadPath` on the same database,"
+        "- Time to apply one commit (in the check phase, the bench's own `ReadPath` on the"
+        " same database,"
         f" {'its own replica folder' if result.replica else 'no replica'}: entering"
         " `reads.session()` right after a commit, minus entering it again with no new commit):"
         f" **{_timing(result.apply)}** over {result.apply.runs:,} commits"
         f" (after a commit {_timing(result.entry_after_commit)};"
         f" with none new {_timing(result.entry_idle)})",
-        "- Freshness: right after a commit, the same command through that read path and"
-        " through the database itself (a snapshot of the same commits): after every commit"
-        f" `{TOUCHED}` of the customer it touched; {_listed(FRESHNESS_CHECKS)} over the whole"
-        " base after every commit of a check phase (a quarter of the live phase, at most"
-        f" {CHECK_SECONDS:,.0f} s) that follows the timed live phase, the writer still going"
-        " (at scale the database's whole-base answers"
-        " would crowd the server being timed). Lag 0 means no answer differs, i.e. every"
-        " answer counts every commit made before it",
+        "- Freshness: in a check phase after the timed live phase (a quarter of its length,"
+        f" at most {CHECK_SECONDS:,.0f} s; the writer still going, the server no longer timed:"
+        " the bench's own catching up and the database's whole-base answers would crowd it),"
+        " right after each commit the same command through that read path and through the"
+        f" database itself (a snapshot of the same commits): `{TOUCHED}` of the customer the"
+        f" commit touched, and {_listed(FRESHNESS_CHECKS)} over the whole base. Lag 0 means no"
+        " answer differs, i.e. every answer counts every commit made before it",
         "",
         "| check | checks | answers that differ | from the replica | from the database |",
         "|---|--:|--:|--:|--:|",
