@@ -98,9 +98,11 @@ def find_customers(session: Session, text: str) -> list[Customer]:
     """
     needle = text.strip().lower()
     for col in (Customer.customer_ref, Customer.email):
-        exact = list(session.scalars(select(Customer).where(func.lower(col) == needle).limit(2)))
-        if len(exact) == 1:
-            return exact
+        # As typed first: an indexed read, where lower() would scan every customer.
+        for key, value in ((col, text.strip()), (func.lower(col), needle)):
+            exact = list(session.scalars(select(Customer).where(key == value).limit(2)))
+            if len(exact) == 1:
+                return exact
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     name = func.lower(Customer.name)
     rank = case((name == needle, 0), (name.like(needle.replace("%", "") + "%"), 1), else_=2)
