@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import ask_json, parse_command
 from bot.listeners import guard
@@ -316,6 +316,17 @@ def small(engine: Engine, tmp_path: Path) -> Iterator[tuple[Engine, randomdata.D
         yield db, ds
 
 
+def _ready(
+    small: tuple[Engine, randomdata.Dataset], tmp_path: Path, *, build: bool
+) -> tuple[Engine, randomdata.Dataset, sessionmaker[Session], ReadPath]:
+    """The small world with a read path whose replica is ready (`build`: rebuilt as needed)."""
+    db, ds = small
+    factory = make_sessionmaker(db)
+    reads = ReadPath(factory, _config(tmp_path / "r"), build=build)
+    reads.refresh()
+    return db, ds, factory, reads
+
+
 def _change(db: Engine, ds: randomdata.Dataset, seed: int = 0) -> None:
     with db.begin() as conn:
         _Writer(conn, random.Random(seed), ds.anchor).order()
@@ -343,10 +354,7 @@ def _direct_until_rebuilt(reads: ReadPath, ds: randomdata.Dataset) -> Any:
 def test_a_gap_in_the_logged_changes_forces_a_rebuild(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, ds = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"))
-    reads.refresh()
+    db, ds, factory, reads = _ready(small, tmp_path, build=True)
     _change(db, ds)
     with db.begin() as conn:  # the change is committed, but its log entry is lost
         conn.execute(
@@ -361,10 +369,7 @@ def test_a_gap_in_the_logged_changes_forces_a_rebuild(
 def test_a_log_that_went_back_in_time_forces_a_rebuild(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, ds = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
-    reads.refresh()
+    db, ds, factory, reads = _ready(small, tmp_path, build=False)
     _change(db, ds, seed=1)
     with reads.session() as session:
         assert session.get_bind().dialect.name == "duckdb"  # applied in place
@@ -387,10 +392,7 @@ def test_a_log_that_went_back_in_time_forces_a_rebuild(
 def test_truncate_is_followed_by_a_rebuild(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, ds = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"))
-    reads.refresh()
+    db, ds, _, reads = _ready(small, tmp_path, build=True)
     postgresql = db.dialect.name == "postgresql"
     with db.begin() as conn:
         # SQLite has no TRUNCATE: its unqualified DELETE is logged row by row, and applied.
@@ -407,10 +409,7 @@ def test_truncate_is_followed_by_a_rebuild(
 def test_far_behind_the_answer_comes_from_the_database(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, _ = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
-    reads.refresh()
+    db, _, _, reads = _ready(small, tmp_path, build=False)
     with db.begin() as conn:  # more logged changes than an answer waits for
         conn.execute(text("UPDATE data_version SET seq = seq + :n"), {"n": SYNC_CHANGES + 1})
     with reads.session() as session:
@@ -509,10 +508,7 @@ def test_two_processes_sharing_a_folder_never_see_half_a_change(
 def test_the_words_a_command_may_use_follow_the_data(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, ds = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
-    reads.refresh()
+    db, ds, factory, reads = _ready(small, tmp_path, build=False)
 
     def both(command: str) -> tuple[Any, Any]:
         answers = []
@@ -539,10 +535,7 @@ def test_the_words_a_command_may_use_follow_the_data(
 def test_a_serving_process_applies_changes_before_anyone_asks(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path
 ) -> None:
-    db, ds = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"))
-    reads.refresh()
+    db, ds, factory, reads = _ready(small, tmp_path, build=True)
     reads.start()  # as `basebot serve` does: it follows the database's changes
     try:
         _change(db, ds, seed=3)
@@ -560,10 +553,7 @@ def test_a_serving_process_applies_changes_before_anyone_asks(
 def test_a_replica_out_of_memory_reads_the_database_instead(
     small: tuple[Engine, randomdata.Dataset], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db, ds = small
-    factory = make_sessionmaker(db)
-    reads = ReadPath(factory, _config(tmp_path / "r"), build=False)
-    reads.refresh()
+    _, ds, factory, reads = _ready(small, tmp_path, build=False)
     real_run = guard.run
 
     def tight(session: Session, request: Any, settings: Settings) -> Any:
