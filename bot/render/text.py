@@ -182,8 +182,8 @@ def source_note(source: Source | None) -> str | None:
             f" {source.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, from basebot's copy."
         )
     return (
-        "Read directly from the database while basebot's fast copy catches up with a large"
-        " change, so this answer took longer."
+        "Read directly from the database: basebot's fast copy is being built (or rebuilt"
+        " after a large change), so answers take longer meanwhile."
     )
 
 
