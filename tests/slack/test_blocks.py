@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
@@ -27,7 +27,7 @@ from bot.render.text import render_text
 from queries.health import Check, HealthReport
 from queries.installed import InstalledBase, InstalledRow
 from queries.lookup import CustomerCard, InstallationLine, Match, Profile, PurchaseLine
-from queries.request import Request, Target
+from queries.request import DIRECT, OFFLINE, Request, Source, Target
 from queries.results import Answer
 from queries.upsell import Candidate, UpsellList
 from tests.slack.driver import buttons, check_blocks, mrkdwn
@@ -183,3 +183,28 @@ def test_more_than_fifty_blocks_are_cut_keeping_the_buttons() -> None:
     assert message.blocks[-1]["type"] == "actions"
     assert message.blocks[-2]["type"] == "context"
     check_blocks(message.blocks)
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        (Source(DIRECT), "Read directly from the database"),
+        (
+            Source(OFFLINE, datetime(2026, 12, 3, 14, 5, tzinfo=UTC)),
+            "The database cannot be reached: these figures are its data as of 2026-12-03 14:05",
+        ),
+    ],
+)
+def test_a_reply_says_where_its_figures_were_read(source: Source, said: str) -> None:
+    request = Request(verb="installed", as_of=D, text="installed", source=source)
+    answer = InstalledBase(request=request, customers=1, units=2, by="segment", rows=[])
+    assert said in json.dumps(render_answer(answer).blocks)
+    assert said in render_text(answer)
+    plain = InstalledBase(
+        request=Request(verb="installed", as_of=D, text="installed"),
+        customers=1,
+        units=2,
+        by="segment",
+        rows=[],
+    )
+    assert "database" not in render_text(plain).lower()
