@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import ask
+from bot.i18n import LANGUAGES, speaker
 from bot.parsing import ParseError
 from bot.render.text import render_text
 from bot.settings import Settings, SettingsError
@@ -88,14 +89,15 @@ def _is_empty(session: Session) -> bool:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     reads = _reads(settings, _factory(settings), build=False)
     with reads.session() as session:
+        speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
         try:
             result = ask(session, args.text, as_of=args.as_of, settings=settings)
         except ParseError as exc:
-            raise UsageError(exc.message) from None
+            raise UsageError(exc.text(speak)) from None
         if args.json:
             print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:
-            print(render_text(result, currency=settings.currency), end="")
+            print(render_text(result, speak=speak), end="")
     return 0
 
 
@@ -112,6 +114,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
             print(f"Seeded demo data into {settings.database_url}: {summary}")
     reads = _reads(settings, factory, build=True)
     reads.start()
+    speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
     interactive = sys.stdin.isatty()
     if interactive:
         print(
@@ -132,14 +135,9 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
             print(f"base> {text}")
         with reads.session() as session:
             try:
-                print(
-                    render_text(
-                        ask(session, text, as_of=None, settings=settings),
-                        currency=settings.currency,
-                    )
-                )
+                print(render_text(ask(session, text, as_of=None, settings=settings), speak=speak))
             except ParseError as exc:
-                print(exc.message + "\n")
+                print(exc.text(speak) + "\n")
     reads.close()
     return 0
 
@@ -271,6 +269,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     from bot.digest import (
         DigestUsageError,
         build_digest,
+        chart_title,
         delivery_client,
         digest_chart,
         digest_message,
@@ -278,10 +277,11 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         post_digest,
     )
 
+    speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
     try:
         channel = parse_channel(args.channel) if args.channel else None
     except DigestUsageError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(speak(exc.problem)) from None
     if channel is None and not args.dry_run:
         raise UsageError("--channel is required unless --dry-run. Example: --channel C0123ABC")
     as_of = args.as_of or settings.today()
@@ -291,11 +291,11 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         try:
             digest = build_digest(session, args.scope, as_of=as_of, settings=settings)
         except ParseError as exc:
-            raise UsageError(exc.message) from None
+            raise UsageError(exc.text(speak)) from None
         built = time.perf_counter()
-        chart = digest_chart(session, digest)
+        chart = digest_chart(session, digest, speak)
     charted = time.perf_counter()
-    message = digest_message(digest, currency=settings.currency)
+    message = digest_message(digest, speak)
     if args.chart:
         Path(args.chart).write_bytes(chart)
     if args.dry_run:
@@ -303,7 +303,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(digest.to_json(), indent=2, ensure_ascii=False))
         else:
             print(message.text + "\n")
-            print(render_text(digest, currency=settings.currency), end="")
+            print(render_text(digest, speak=speak), end="")
         print(
             f"\n(dry run: figures {built - started:.2f} s, chart {charted - built:.2f} s"
             f" ({len(chart):,} bytes PNG); nothing posted)",
@@ -319,7 +319,7 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
             channel.id,
             message,
             chart,
-            title=f"Installed base {digest.day}",
+            title=chart_title(digest, speak),
         )
     except SlackApiError as exc:
         print(f"basebot: Slack refused the digest: {exc.response.get('error')}", file=sys.stderr)
@@ -328,6 +328,15 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     if posted.chart_error:
         print(f"basebot: {posted.chart_error}", file=sys.stderr)
     return 0
+
+
+def _lang_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="the language of the reply (default: BASEBOT_LANGUAGE, else en); JSON is the same"
+        " in every language",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,8 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", help="the command, as typed after /base")
     p.add_argument("--json", action="store_true", help="print the JSON reply")
     p.add_argument("--as-of", type=_date, help="default as-of date (YYYY-MM-DD)")
+    _lang_option(p)
     p.set_defaults(func=cmd_ask)
     p = sub.add_parser("console", help="type /base commands locally (the default)")
+    _lang_option(p)
     p.set_defaults(func=cmd_console)
     p = sub.add_parser("import", help="load customers/products/purchases/installations CSVs")
     p.add_argument("folder")
@@ -379,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print it instead of posting")
     p.add_argument("--json", action="store_true", help="with --dry-run: the JSON figures")
     p.add_argument("--chart", help="also write the chart PNG to this path")
+    _lang_option(p)
     p.set_defaults(func=cmd_digest)
     return parser
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import SettingsError
+from queries.view import Msg, _
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,21 +34,28 @@ class Rule:
             return True
         return user in self.users or bool(self.groups.intersection(groups))
 
-    def describe(self) -> str:
+    def describe(self) -> Msg:
         parts = []
         if self.users:
-            parts.append("users " + ", ".join(sorted(self.users)))
+            parts.append(_("users {ids}", ids=", ".join(sorted(self.users))))
         if self.groups:
-            parts.append("user groups " + ", ".join(sorted(self.groups)))
+            parts.append(_("user groups {ids}", ids=", ".join(sorted(self.groups))))
         if self.channels:
-            parts.append("channels " + ", ".join(sorted(self.channels)))
-        return f"`{self.name}` (only {'; '.join(parts)})" if parts else f"`{self.name}`"
+            parts.append(_("channels {ids}", ids=", ".join(sorted(self.channels))))
+        name = f"`{self.name}`"
+        if not parts:
+            return Msg("{name}", params=(("name", name),))
+        only = Msg(
+            "; ".join(f"{{p{i}}}" for i in range(len(parts))),
+            params=tuple((f"p{i}", p) for i, p in enumerate(parts)),
+        )
+        return _("{name} (only {who})", name=name, who=only)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Refusal:
     rule: str
-    message: str
+    message: Msg
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,14 +84,22 @@ class Rules:
         if rule is not None and not rule.admits(user, groups() if rule.groups else (), channel):
             return Refusal(
                 rule=rule.name,
-                message=f"You can't run `{verb}` here: the access rule {rule.describe()} "
-                "refused it. Ask your basebot admin if you need it.",
+                message=_(
+                    "You can't run {verb} here: the access rule {rule} refused it. Ask your"
+                    " basebot admin if you need it.",
+                    verb=f"`{verb}`",
+                    rule=rule.describe(),
+                ),
             )
         if public and not self.public_allowed(channel):
             return Refusal(
                 rule="public_channels",
-                message="Answers can't be posted publicly in this channel (access rule "
-                "`public_channels`). Ask again without `public` for a private answer.",
+                message=_(
+                    "Answers can't be posted publicly in this channel (access rule {rule})."
+                    " Ask again without {word} for a private answer.",
+                    rule="`public_channels`",
+                    word="`public`",
+                ),
             )
         return None
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.access import load_rules
 from bot.ask import parse_command, run
 from bot.chart import installed_chart
+from bot.i18n import LANGUAGES, Speaker, speaker
 from bot.parsing import VERBS
 from bot.render.blocks import Message, render_answer
 from bot.settings import Settings, SettingsError
@@ -28,6 +29,7 @@ from queries.digest import Digest
 from queries.history import HISTORY_DAYS, installed_history
 from queries.request import Request
 from queries.subscriptions import Due, claim, record_failed, record_posted
+from queries.view import Msg, _
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,16 @@ CONNECTION_RETRIES = 3
 CHART_NAME = "installed-base-90-days.png"
 _CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
+SUBSCRIBE_EXAMPLE = "/base digest subscribe #sales 08:00"
 _LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 class DigestUsageError(ValueError):
-    """A digest subcommand that cannot be carried out as typed; str() is for the user."""
+    """A digest subcommand that cannot be carried out as typed: `problem` is for the user."""
+
+    def __init__(self, problem: Msg) -> None:
+        self.problem = problem
+        super().__init__(problem.id)
 
 
 # ---------------------------------------------------------------- subcommand words
@@ -66,11 +73,19 @@ def parse_channel(word: str) -> Channel:
         return Channel(word)
     if word.startswith("#"):
         raise DigestUsageError(
-            f"I can't tell which channel “{word[:40]}” is: pick it from the list Slack offers "
-            "as you type # (that sends the channel's id), e.g. /base digest subscribe #sales 08:00"
+            _(
+                "I can't tell which channel “{word}” is: pick it from the list Slack offers as"
+                " you type # (that sends the channel's id), e.g. {example}",
+                word=word[:40],
+                example=SUBSCRIBE_EXAMPLE,
+            )
         )
     raise DigestUsageError(
-        f"“{word[:40]}” is not a channel. Example: /base digest subscribe #sales 08:00"
+        _(
+            "“{word}” is not a channel. Example: {example}",
+            word=word[:40],
+            example=SUBSCRIBE_EXAMPLE,
+        )
     )
 
 
@@ -82,11 +97,25 @@ class Subscription:
     local_time: str
     tz: str
     scope: str
+    lang: str | None = None  # lang:de; None: the subscriber's
 
 
 def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
-    """`[<#channel>] [HH:MM] [time zone] [target] [in <value>…]` after `subscribe`."""
-    rest = list(words)
+    """`[<#channel>] [HH:MM] [time zone] [lang:xx] [target] [in <value>…]` after `subscribe`."""
+    langs = [w for w in words if w.lower().startswith("lang:")]
+    rest = [w for w in words if w not in langs]
+    lang = None
+    if langs:
+        lang = langs[-1][5:].lower()
+        if lang not in LANGUAGES:
+            raise DigestUsageError(
+                _(
+                    "“{word}” is not a language I speak: {languages}. Example: {example}",
+                    word=langs[-1][:40],
+                    languages=", ".join(f"lang:{code}" for code in LANGUAGES),
+                    example=f"{SUBSCRIBE_EXAMPLE} lang:de",
+                )
+            )
     channel = None
     if rest and (rest[0].startswith(("<#", "#")) or _CHANNEL_ID.match(rest[0])):
         channel = parse_channel(rest.pop(0))
@@ -95,8 +124,10 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
         found = _LOCAL_TIME.match(rest.pop(0))
         if not found:
             raise DigestUsageError(
-                "The time must be HH:MM on a 24-hour clock. Example: "
-                "/base digest subscribe #sales 07:30 Europe/Berlin"
+                _(
+                    "The time must be HH:MM on a 24-hour clock. Example: {example}",
+                    example="/base digest subscribe #sales 07:30 Europe/Berlin",
+                )
             )
         local_time = f"{int(found.group(1)):02d}:{found.group(2)}"
     tz = default_tz
@@ -108,10 +139,13 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise DigestUsageError(
-                f"“{tz[:40]}” is not a time zone I know: use an IANA name such as Europe/Berlin "
-                "or America/New_York."
+                _(
+                    "“{word}” is not a time zone I know: use an IANA name such as Europe/Berlin"
+                    " or America/New_York.",
+                    word=tz[:40],
+                )
             ) from None
-    return Subscription(channel, local_time, tz, " ".join(rest))
+    return Subscription(channel, local_time, tz, " ".join(rest), lang)
 
 
 def scope_of(request: Request) -> str:
@@ -135,20 +169,24 @@ def build_digest(session: Session, scope: str, *, as_of: date, settings: Setting
     return answer
 
 
-def digest_chart(session: Session, digest: Digest) -> bytes:
+def digest_chart(session: Session, digest: Digest, speak: Speaker) -> bytes:
     """The PNG of the digest's slice: units in use per core category, the last 90 days."""
     r = digest.request
     history = installed_history(
         session, date.fromisoformat(digest.day), target=r.target, filters=r.filters
     )
     slice_ = " · ".join(([r.target.value] if r.target else []) + [f.describe() for f in r.filters])
-    heading = f"Installed units, last {HISTORY_DAYS} days" + (f" · {slice_}" if slice_ else "")
-    return installed_chart(history, title=heading)
+    heading = speak(_("Installed units, last {n} days", n=HISTORY_DAYS))
+    return installed_chart(history, title=heading + (f" · {slice_}" if slice_ else ""), speak=speak)
 
 
-def digest_message(digest: Digest, *, currency: str) -> Message:
+def chart_title(digest: Digest, speak: Speaker) -> str:
+    return speak(_("Installed base {day}", day=date.fromisoformat(digest.day)))
+
+
+def digest_message(digest: Digest, speak: Speaker) -> Message:
     """The channel post: the "what changed" line, the figures, the top candidates."""
-    return render_answer(digest, currency=currency, public=True)
+    return render_answer(digest, speak=speak, public=True)
 
 
 # ---------------------------------------------------------------- posting
@@ -236,12 +274,14 @@ def deliver_due(
         with transaction(factory) as session:
             record_failed(session, delivery_id, error=error, now=now, pause=True)
         return Outcome(sub_id, day, "failed", error)
+    speak = speaker(sub.lang or settings.language, settings.currency)
     try:
         with (reads or factory)() as session:
             digest = build_digest(session, sub.scope, as_of=day, settings=settings)
-            chart = digest_chart(session, digest)
-        message = digest_message(digest, currency=settings.currency)
-        posted = post_digest(client, sub.channel_id, message, chart, title=f"Installed base {day}")
+            chart = digest_chart(session, digest, speak)
+        message = digest_message(digest, speak)
+        title = chart_title(digest, speak)
+        posted = post_digest(client, sub.channel_id, message, chart, title=title)
     except SlackApiError as exc:
         error = str(exc.response.get("error") or "slack_error")
         gone = error in CHANNEL_GONE
@@ -249,7 +289,7 @@ def deliver_due(
         with transaction(factory) as session:
             record_failed(session, delivery_id, error=error, now=now, pause=gone)
         if gone:
-            _tell_subscriber(client, sub.created_by, sub.channel_id, error, settings)
+            _tell_subscriber(client, sub.created_by, sub.channel_id, error, settings, speak)
         return Outcome(sub_id, day, "failed", error)
     except Exception:
         log.exception("the digest of subscription %s for %s failed", sub_id, day)
@@ -262,21 +302,30 @@ def deliver_due(
 
 
 def _tell_subscriber(
-    client: WebClient, user_id: str | None, channel_id: str, error: str, settings: Settings
+    client: WebClient,
+    user_id: str | None,
+    channel_id: str,
+    error: str,
+    settings: Settings,
+    speak: Speaker,
 ) -> None:
     # Said once: the subscription is paused, so it will not fail (and say so) again.
     if not user_id:
         return
     reason = {
-        "not_in_channel": "I am not a member of it: invite me (/invite @basebot)",
-        "is_archived": "it is archived",
-        "channel_not_found": "it no longer exists, or I can't see it",
-    }.get(error, error)
+        "not_in_channel": _("I am not a member of it: invite me (/invite @basebot)"),
+        "is_archived": _("it is archived"),
+        "channel_not_found": _("it no longer exists, or I can't see it"),
+    }.get(error, Msg(error))
     # A mention on purpose (render_notice would escape it): Slack shows the channel's name.
-    text = (
-        f"I couldn't post the daily digest in <#{channel_id}>: {reason}. The subscription is "
-        f"paused; subscribe again when it is fixed (`{settings.command_name} digest subscribe "
-        f"<#{channel_id}>`)."
+    text = speak(
+        _(
+            "I couldn't post the daily digest in {channel}: {reason}. The subscription is"
+            " paused; subscribe again when it is fixed ({example}).",
+            channel=f"<#{channel_id}>",
+            reason=reason,
+            example=f"`{settings.command_name} digest subscribe <#{channel_id}>`",
+        )
     )
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     try:
@@ -295,6 +344,7 @@ __all__ = [
     "Posted",
     "Subscription",
     "build_digest",
+    "chart_title",
     "deliver_due",
     "delivery_client",
     "digest_chart",

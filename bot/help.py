@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from queries.registry import QUERIES
-from queries.request import DIMENSIONS, Request
+from bot.i18n import speaker
+from queries.registry import BY, COUNT, QUERIES, RANK, RULE, TOP
+from queries.request import DIMENSIONS, UPSELL_RULES, Request
 from queries.results import header
+from queries.view import Listing, Msg, View, _
+
+
+def _taking(*modifiers: str) -> str:
+    return ", ".join(q.verb for q in QUERIES.values() if q.modifiers & set(modifiers))
+
+
+def modifiers() -> dict[str, Msg]:
+    """Each modifier as typed, and what it does (with the verbs that take it, from the registry)."""
+    return {
+        "by <dimension>": _(
+            "{dimensions} ({verbs})", dimensions=", ".join(DIMENSIONS), verbs=_taking(BY)
+        ),
+        "by revenue|units": _("how top ranks customers ({verbs})", verbs=_taking(RANK)),
+        "in <value>": _(
+            "a region, segment, channel, industry or country (in EMEA, in government, in DE,"
+            " in international); qualify clashes as in industry:retail"
+        ),
+        "as of YYYY-MM-DD": _("figures as they stood that day (default: today)"),
+        "top <N>": _("how many rows ({verbs})", verbs=_taking(TOP, COUNT)),
+        " | ".join(UPSELL_RULES): _("one upsell rule ({verbs})", verbs=_taking(RULE)),
+        "csv": _("attach the full result as a CSV file"),
+        "public": _("post in the channel instead of only to you"),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,29 +40,52 @@ class HelpAnswer:
     request: Request
     command: str = "/base"
     kind: str = "help"
-    verbs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        english = speaker()
         return header(self.kind, self.request) | {
             "verbs": [
                 {
                     "verb": q.verb,
                     "usage": f"{self.command} {q.usage}",
-                    "summary": q.summary,
+                    "summary": english(q.summary),
                     "examples": [f"{self.command} {e}" for e in q.examples],
                 }
                 for q in QUERIES.values()
             ],
-            "modifiers": MODIFIERS,
+            "modifiers": {word: english(text) for word, text in modifiers().items()},
         }
 
-
-MODIFIERS = {
-    "by <dimension>": ", ".join(DIMENSIONS),
-    "in <value>": "a region, segment, channel, industry or country (in EMEA, in government,"
-    " in DE, in international); qualify clashes as in industry:retail",
-    "as of YYYY-MM-DD": "figures as they stood that day (default: today)",
-    "top <N>": "how many rows (top, upsell)",
-    "csv": "attach the full result as a CSV file",
-    "public": "post in the channel instead of only to you",
-}
+    def view(self) -> View:
+        verbs = tuple(
+            Listing(
+                title=f"{self.command} {q.usage}",
+                lines=(
+                    q.summary,
+                    _(
+                        "e.g. {examples}",
+                        examples=" · ".join(f"{self.command} {e}" for e in q.examples),
+                    ),
+                ),
+            )
+            for q in QUERIES.values()
+        )
+        return View(
+            title=_("Help · {command} commands", command=self.command),
+            as_of=None,
+            headline=_("basebot answers questions about your customer base and installed base."),
+            sentences=(
+                _("basebot answers questions about your customer base and installed base."),
+            ),
+            listings=(
+                *verbs,
+                Listing(
+                    title=_("Modifiers"),
+                    lines=tuple(
+                        _("{word}: {meaning}", word=word, meaning=meaning)
+                        for word, meaning in modifiers().items()
+                    ),
+                ),
+            ),
+            shareable=False,
+        )

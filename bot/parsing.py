@@ -8,21 +8,22 @@ import shlex
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from queries.registry import QUERIES
+from bot.i18n import Speaker, speaker
+from queries.registry import BY, COUNT, CSV, IN, PUBLIC, QUERIES, RANK, RULE, TOP
 from queries.request import (
     CUSTOMER_DIMENSIONS,
-    DIMENSIONS,
     UPSELL_RULES,
     Filter,
     Request,
     Target,
 )
+from queries.view import Msg, _
 from queries.vocabulary import Vocabulary
 
 MAX_LENGTH = 1000
 MAX_TOP = 1000
 VERBS = ("help", *QUERIES)
-FLAGS = ("csv", "public")
+FLAGS = (CSV, PUBLIC)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # With should_escape (the manifest sets it, for digest channel ids) Slack sends an email or a
 # link typed in the command as <mailto:a@b.c|a@b.c> / <https://x|x>: keep what was typed.
@@ -38,20 +39,25 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ParseError(ValueError):
-    """A command that cannot be answered as typed. `str()` is the message for the user."""
+    """A command that cannot be answered as typed: what was wrong (a message to translate),
+    the nearest valid words, and a correct example (commands are English in every language)."""
 
-    def __init__(self, problem: str, *, example: str, suggestions: tuple[str, ...] = ()) -> None:
+    def __init__(self, problem: Msg, *, example: str, suggestions: tuple[str, ...] = ()) -> None:
         self.problem = problem
         self.example = example
         self.suggestions = suggestions
         super().__init__(self.message)
 
+    def text(self, speak: Speaker) -> str:
+        """The whole message for the user, in the speaker's language."""
+        text = speak(self.problem)
+        if self.suggestions:
+            text += " " + speak(_("Did you mean: {words}?", words=", ".join(self.suggestions)))
+        return text + "\n" + speak(_("For example: {example}", example=self.example))
+
     @property
     def message(self) -> str:
-        text = self.problem
-        if self.suggestions:
-            text += " Did you mean: " + ", ".join(self.suggestions) + "?"
-        return f"{text}\nFor example: {self.example}"
+        return self.text(speaker())
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class _Context:
 
 def singular(word: str) -> str:
     """printers → printer, batteries → battery, boxes → box (only the last word changes)."""
-    head, _, last = word.rpartition(" ")
+    head, _sep, last = word.rpartition(" ")
     if len(last) > 3 and last.endswith("ies"):
         last = last[:-3] + "y"
     elif len(last) > 3 and last.endswith(("ses", "xes", "ches", "shes")):
@@ -88,7 +94,7 @@ def _tokens(text: str, ctx: _Context) -> list[str]:
         return shlex.split(text)
     except ValueError:
         raise ParseError(
-            "A quote is not closed.", example=f'{ctx.command} customer "Acme Logistics"'
+            _("A quote is not closed."), example=f'{ctx.command} customer "Acme Logistics"'
         ) from None
 
 
@@ -104,7 +110,11 @@ def parse(
     ctx = _Context(vocab, command, home_country)
     if len(text) > MAX_LENGTH:
         raise ParseError(
-            f"That command is {len(text)} characters long; the limit is {MAX_LENGTH}.",
+            _(
+                "That command is {length} characters long; the limit is {limit}.",
+                length=len(text),
+                limit=MAX_LENGTH,
+            ),
             example=ctx.example("installed"),
         )
     clean = _CONTROL.sub(" ", unescape_links(text)).strip()
@@ -116,19 +126,19 @@ def parse(
     verb = tokens[0].lower()
     if verb not in VERBS:
         raise ParseError(
-            f"I don't know the command “{tokens[0][:40]}”.",
+            _("I don't know the command “{word}”.", word=tokens[0][:40]),
             example=ctx.example("installed"),
             suggestions=tuple(f"{command} {v}" for v in _closest(verb, VERBS)),
         )
-    if verb == "customer":
-        return _parse_lookup(tokens, ctx, today)
+    if QUERIES[verb].lookup:
+        return _parse_lookup(verb, tokens, ctx, today)
     return _parse_query(verb, tokens[1:], ctx, today)
 
 
 def _parse_date(word: str | None, ctx: _Context, today: date, verb: str) -> date:
     example = f"{ctx.example(verb)} as of {(today - timedelta(days=30)).isoformat()}"
     if word is None:
-        raise ParseError("“as of” needs a date (YYYY-MM-DD).", example=example)
+        raise ParseError(_("“as of” needs a date (YYYY-MM-DD)."), example=example)
     low = word.lower()
     if low == "today":
         return today
@@ -140,29 +150,30 @@ def _parse_date(word: str | None, ctx: _Context, today: date, verb: str) -> date
         except ValueError:
             pass
     raise ParseError(
-        f"“{word[:40]}” is not a date I can read: write it as YYYY-MM-DD.", example=example
+        _("“{word}” is not a date I can read: write it as YYYY-MM-DD.", word=word[:40]),
+        example=example,
     )
 
 
-def _parse_lookup(tokens: list[str], ctx: _Context, today: date) -> Request:
+def _parse_lookup(verb: str, tokens: list[str], ctx: _Context, today: date) -> Request:
     words = tokens[1:]
     as_of, flags = today, set()
     while words:
         if words[-1].lower() in FLAGS:
             flags.add(words.pop().lower())
         elif len(words) >= 3 and [w.lower() for w in words[-3:-1]] == ["as", "of"]:
-            as_of = _parse_date(words[-1], ctx, today, "customer")
+            as_of = _parse_date(words[-1], ctx, today, verb)
             del words[-3:]
         else:
             break
     lookup = " ".join(words).strip()
     if not lookup:
         raise ParseError(
-            "Tell me which customer: a name, a customer ref or an email.",
-            example=ctx.example("customer"),
+            _("Tell me which customer: a name, a customer ref or an email."),
+            example=ctx.example(verb),
         )
     return Request(
-        verb="customer",
+        verb=verb,
         as_of=as_of,
         lookup=lookup,
         csv="csv" in flags,
@@ -173,6 +184,7 @@ def _parse_lookup(tokens: list[str], ctx: _Context, today: date) -> Request:
 
 def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Request:
     spec = QUERIES[verb]
+    takes = spec.modifiers
     as_of = today
     by: str | None = None
     rank_by = "revenue"
@@ -190,7 +202,7 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
             i += 3
             continue
         if low == "by":
-            if verb == "top":
+            if RANK in takes:
                 rank_by = _rank(nxt, ctx)
             else:
                 by = _dimension(nxt, verb, ctx)
@@ -200,34 +212,39 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
             filters.append(_filter(nxt, ctx, verb))
             i += 2
             continue
-        if low == "top" and verb != "top":
+        if low == "top" and COUNT not in takes:
             top = _count(nxt, ctx, verb)
             i += 2
             continue
-        if verb == "top" and top is None and low.isdigit():
+        if COUNT in takes and top is None and low.isdigit():
             top = _count(word, ctx, verb)
         elif low in FLAGS:
             flags.add(low)
-        elif verb == "upsell" and low in UPSELL_RULES and rule is None:
+        elif RULE in takes and low in UPSELL_RULES and rule is None:
             rule = low
-        elif (verb == "digest" and low == "now") or (
-            verb == "top" and low in ("customer", "customers")
-        ):
-            pass
-        else:
+        elif low not in spec.ignored:
             leftover.append(word)
         i += 1
 
-    if top is not None and verb not in ("top", "upsell"):
+    if top is not None and not takes & {TOP, COUNT}:
+        ranked = [q.verb for q in QUERIES.values() if q.modifiers & {TOP, COUNT}]
         raise ParseError(
-            f"“top N” works with top and upsell, not with {verb}.", example=ctx.example("top")
+            _(
+                "“top N” works with {verbs}, not with {verb}.",
+                verbs=", ".join(ranked),
+                verb=verb,
+            ),
+            example=ctx.example(ranked[0]),
         )
+    if filters and IN not in takes:
+        raise ParseError(_("{verb} takes no “in”.", verb=verb), example=ctx.example(verb))
     target = None
     if leftover:
         phrase = " ".join(leftover)
         if not spec.target:
             raise ParseError(
-                f"{verb} takes no target, but I got “{phrase[:60]}”.", example=ctx.example(verb)
+                _("{verb} takes no target, but I got “{words}”.", verb=verb, words=phrase[:60]),
+                example=ctx.example(verb),
             )
         target = _target(phrase, ctx, verb)
     return Request(
@@ -239,8 +256,8 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
         top=top,
         rule=rule,
         rank_by=rank_by,
-        csv="csv" in flags,
-        public="public" in flags,
+        csv=CSV in flags,
+        public=PUBLIC in flags,
         text=" ".join([verb, *words]),
     )
 
@@ -249,7 +266,7 @@ def _rank(word: str | None, ctx: _Context) -> str:
     if word is not None and word.lower() in ("revenue", "units", "unit"):
         return "units" if word.lower().startswith("unit") else "revenue"
     raise ParseError(
-        "top ranks customers by revenue or by units.",
+        _("top ranks customers by revenue or by units."),
         example=f"{ctx.command} top 5 printers by units",
     )
 
@@ -257,26 +274,24 @@ def _rank(word: str | None, ctx: _Context) -> str:
 def _count(word: str | None, ctx: _Context, verb: str) -> int:
     if word is not None and word.isdigit() and 1 <= int(word) <= MAX_TOP:
         return int(word)
+    bare = COUNT in QUERIES[verb].modifiers
     raise ParseError(
-        f"“top” needs a whole number from 1 to {MAX_TOP}.",
-        example=f"{ctx.command} {'top 10 customers' if verb == 'top' else 'upsell printers top 5'}",
+        _("“top” needs a whole number from 1 to {limit}.", limit=MAX_TOP),
+        example=f"{ctx.command} {'top 10 customers' if bare else 'upsell printers top 5'}",
     )
 
 
 def _dimension(word: str | None, verb: str, ctx: _Context) -> str:
     spec = QUERIES[verb]
-    allowed = (
-        (DIMENSIONS if verb in ("installed", "customers") else CUSTOMER_DIMENSIONS)
-        if spec.breakdowns
-        else ()
-    )
+    allowed = spec.dimensions if BY in spec.modifiers else ()
     if not allowed:
         raise ParseError(
-            f"{verb} has no breakdown, so “by” does not apply.", example=ctx.example(verb)
+            _("{verb} has no breakdown, so “by” does not apply.", verb=verb),
+            example=ctx.example(verb),
         )
     if word is None:
         raise ParseError(
-            "“by” needs a dimension: " + ", ".join(allowed) + ".",
+            _("“by” needs a dimension: {dimensions}.", dimensions=", ".join(allowed)),
             example=f"{ctx.command} {verb} by region",
         )
     low = word.lower()
@@ -284,7 +299,12 @@ def _dimension(word: str | None, verb: str, ctx: _Context) -> str:
     if dim in allowed:
         return dim
     raise ParseError(
-        f"I can't break {verb} down by “{word[:40]}”. Dimensions: " + ", ".join(allowed) + ".",
+        _(
+            "I can't break {verb} down by “{word}”. Dimensions: {dimensions}.",
+            verb=verb,
+            word=word[:40],
+            dimensions=", ".join(allowed),
+        ),
         example=f"{ctx.command} {verb} by region",
         suggestions=tuple(f"by {d}" for d in _closest(low, allowed)),
     )
@@ -294,24 +314,26 @@ def _filter(word: str | None, ctx: _Context, verb: str) -> Filter:
     example = f"{ctx.example(verb)} in EMEA"
     if word is None:
         raise ParseError(
-            "“in” needs a value, such as a region, segment or country.", example=example
+            _("“in” needs a value, such as a region, segment or country."), example=example
         )
     values = ctx.vocab.values
     if ":" in word:
-        dim_word, _, value = word.partition(":")
+        dim_word, _sep, value = word.partition(":")
         dim = singular(dim_word.lower()) if dim_word.lower() != "countries" else "country"
         if dim not in CUSTOMER_DIMENSIONS:
             raise ParseError(
-                f"“{dim_word[:40]}” is not a customer dimension: "
-                + ", ".join(CUSTOMER_DIMENSIONS)
-                + ".",
+                _(
+                    "“{word}” is not a customer dimension: {dimensions}.",
+                    word=dim_word[:40],
+                    dimensions=", ".join(CUSTOMER_DIMENSIONS),
+                ),
                 example=f"{ctx.example(verb)} in industry:retail",
             )
         for stored in values.get(dim, ()):
             if stored.lower() == value.lower():
                 return Filter(dimension=dim, value=stored, label=f"{dim}:{stored}")
         raise ParseError(
-            f"No customer has {dim} “{value[:40]}”.",
+            _("No customer has {dimension} “{value}”.", dimension=dim, value=value[:40]),
             example=example,
             suggestions=tuple(f"in {dim}:{v}" for v in _closest(value, values.get(dim, ()))),
         )
@@ -328,22 +350,30 @@ def _filter(word: str | None, ctx: _Context, verb: str) -> Filter:
         return Filter(dimension=dim, value=stored, label=stored)
     if len(hits) > 1:
         raise ParseError(
-            f"“{word[:40]}” is a value of more than one dimension ("
-            + ", ".join(dim for dim, _ in hits)
-            + "): say which.",
+            _(
+                "“{word}” is a value of more than one dimension ({dimensions}): say which.",
+                word=word[:40],
+                dimensions=", ".join(dim for dim, _v in hits),
+            ),
             example=f"{ctx.example(verb)} in {hits[0][0]}:{hits[0][1]}",
             suggestions=tuple(f"in {dim}:{v}" for dim, v in hits),
         )
     if _match_category(word, ctx.vocab) is not None:
         raise ParseError(
-            f"“{word[:40]}” is a product category, not a customer group: put it after the verb.",
+            _(
+                "“{word}” is a product category, not a customer group: put it after the verb.",
+                word=word[:40],
+            ),
             example=f"{ctx.command} {verb} {word[:40]}",
         )
     every = [v for dim in CUSTOMER_DIMENSIONS for v in values.get(dim, ())]
     raise ParseError(
-        f"No customer group is called “{word[:40]}” (I looked at "
-        + ", ".join(CUSTOMER_DIMENSIONS)
-        + ", and international/domestic).",
+        _(
+            "No customer group is called “{word}” (I looked at {dimensions}, and"
+            " international/domestic).",
+            word=word[:40],
+            dimensions=", ".join(CUSTOMER_DIMENSIONS),
+        ),
         example=example,
         suggestions=tuple(f"in {v}" for v in _closest(word, [*every, "international", "domestic"])),
     )
@@ -376,13 +406,17 @@ def _target(phrase: str, ctx: _Context, verb: str) -> Target:
 
 
 def _unknown_target(phrase: str, ctx: _Context, verb: str, close: tuple[str, ...]) -> Target:
-    known = (
-        (" Known categories: " + ", ".join(ctx.vocab.categories[:12]) + ".")
+    problem = (
+        _(
+            "I don't know a category or product called “{words}”. Known categories: {known}.",
+            words=phrase[:60],
+            known=", ".join(ctx.vocab.categories[:12]),
+        )
         if ctx.vocab.categories
-        else ""
+        else _("I don't know a category or product called “{words}”.", words=phrase[:60])
     )
     raise ParseError(
-        f"I don't know a category or product called “{phrase[:60]}”.{known}",
+        problem,
         example=f"{ctx.command} {verb} {close[0] if close else 'printers'}",
         suggestions=close,
     )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from queries.replica import DEFAULT_REPLICA_MEMORY, ReplicaConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///basebot.db"
@@ -40,6 +41,7 @@ class Settings:
     connect_timeout_s: int = 5
     replica_dir: str | None = None  # None: answers always read the database itself
     replica_memory: str = DEFAULT_REPLICA_MEMORY
+    language: str = DEFAULT_LANGUAGE  # replies' language when the asker's is not known
 
     @property
     def zone(self) -> ZoneInfo:
@@ -81,7 +83,11 @@ class Settings:
         memory = (env.get("BASEBOT_REPLICA_MEMORY") or DEFAULT_REPLICA_MEMORY).strip().upper()
         if not memory.removesuffix("B").rstrip("KMGT").isdigit():
             raise SettingsError("BASEBOT_REPLICA_MEMORY must be a size such as 128MB or 1GB")
+        language = (env.get("BASEBOT_LANGUAGE") or DEFAULT_LANGUAGE).strip().lower()
+        if language not in LANGUAGES:
+            raise SettingsError(f"BASEBOT_LANGUAGE must be one of {', '.join(LANGUAGES)}, e.g. de")
         return cls(
+            language=language,
             replica_dir=None if replica.lower() in ("off", "no", "false", "0") else replica,
             replica_memory=memory,
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,

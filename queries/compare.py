@@ -14,6 +14,7 @@ from queries.request import Request
 from queries.results import header, jsonable
 from queries.scope import Window, active_at, customer_filter, percent, target_condition
 from queries.source import source
+from queries.view import CATEGORY, CUSTOMERS, Column, Figure, Table, View, _, _n, framing
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,52 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         return header(self.kind, self.request) | {"rows": jsonable(self.rows)}
+
+    def view(self) -> View:
+        figures: tuple[Figure, ...] = ()
+        if len(self.rows) == 1:
+            x = self.rows[0]
+            figures = (
+                Figure(x.customers, "count", CUSTOMERS),
+                Figure(x.installed_customers, "count", _("with units installed")),
+                Figure(x.install_rate, "percent", _("install rate")),
+                Figure(x.not_installed_units, "count", _("units bought, not installed")),
+                Figure(x.removed_units, "count", _("units removed (365 days)")),
+            )
+        return View(
+            title=_("Customer base vs installed base"),
+            **framing(self.request),
+            headline=_n("{n} category compared", "{n} categories compared", len(self.rows)),
+            figures=figures,
+            tables=(
+                Table(
+                    columns=(
+                        Column("category", CATEGORY),
+                        Column("customers", CUSTOMERS, "count"),
+                        Column("installed_customers", _("installed"), "count"),
+                        Column("install_rate", _("install rate"), "percent"),
+                        Column("not_installed_units", _("not installed"), "count"),
+                        Column("removed_units", _("removed"), "count"),
+                    ),
+                    rows=[
+                        (
+                            x.category,
+                            x.customers,
+                            x.installed_customers,
+                            x.install_rate,
+                            x.not_installed_units,
+                            x.removed_units,
+                        )
+                        for x in self.rows
+                    ],
+                    empty=_("No categories to compare."),
+                ),
+            ),
+            definition=_(
+                "Install rate = customers with a unit in use / customers who bought the"
+                " category; removed = units removed in the last 365 days."
+            ),
+        )
 
 
 def compared_categories(session: Session, request: Request) -> list[str]:

@@ -22,6 +22,20 @@ from queries.scope import (
     money_sum,
     target_product_ids,
 )
+from queries.view import (
+    CUSTOMERS,
+    REVENUE,
+    Column,
+    Figure,
+    Label,
+    Money,
+    Percent,
+    Table,
+    View,
+    _,
+    _n,
+    framing,
+)
 
 TOP_SHARE = 0.2
 TALL_THRESHOLD = Decimal(80)
@@ -47,6 +61,64 @@ class Concentration:
             "hhi": self.hhi,
             "verdict": self.verdict,
         }
+
+    def view(self) -> View:
+        verdict = {
+            "broad": Label("broad", _("BROAD")),
+            "tall": Label("tall", _("TALL")),
+        }.get(self.verdict or "", Label("", _("NO REVENUE")))
+        sentence = _n(
+            "{verdict}: the top {top} of {n} paying customer brings {share} of {revenue};"
+            " HHI {hhi}",
+            "{verdict}: the top {top} of {n} paying customers bring {share} of {revenue};"
+            " HHI {hhi}",
+            self.customers,
+            verdict=verdict,
+            top=self.top_customers,
+            share=Percent(self.top20_share),
+            revenue=Money(self.revenue),
+            hhi=self.hhi,
+        )
+        return View(
+            title=_("Revenue concentration"),
+            **framing(self.request),
+            headline=sentence,
+            sentences=(sentence,),
+            figures=(
+                Figure(verdict, "label", _("broad or tall")),
+                Figure(self.top20_share, "percent", _("revenue from the top 20%")),
+                Figure(self.hhi, "decimal", _("HHI (0–10,000)")),
+                Figure(self.customers, "count", _("paying customers")),
+                Figure(self.revenue, "money", _("revenue (365 days)")),
+            ),
+            tables=(
+                Table(
+                    columns=(
+                        Column("customers", CUSTOMERS, "count"),
+                        Column("revenue", REVENUE, "money"),
+                        Column("top_customers", _("top customers"), "count"),
+                        Column("top20_share", _("top 20% share"), "percent"),
+                        Column("hhi", _("HHI"), "decimal"),
+                        Column("verdict", _("verdict"), "label"),
+                    ),
+                    rows=[
+                        (
+                            self.customers,
+                            self.revenue,
+                            self.top_customers,
+                            self.top20_share,
+                            self.hhi,
+                            verdict if self.verdict else None,
+                        )
+                    ],
+                ),
+            ),
+            paged=False,
+            definition=_(
+                "Among customers with positive revenue over the last 365 days; tall when"
+                " the top 20% bring 80% or more."
+            ),
+        )
 
 
 def concentration(session: Session, request: Request) -> Concentration:

@@ -26,6 +26,19 @@ from queries.scope import (
     time_parts,
 )
 from queries.source import source
+from queries.view import (
+    CUSTOMERS,
+    REVENUE,
+    Column,
+    Figure,
+    Money,
+    Table,
+    View,
+    _,
+    _n,
+    dimension,
+    framing,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,41 @@ class CustomerBase:
             "revenue": self.revenue,
             "breakdown": {"by": self.by, "rows": jsonable(self.rows)},
         }
+
+    def view(self) -> View:
+        return View(
+            title=_("Customer base"),
+            **framing(self.request),
+            headline=_n(
+                "{n} customer · {active} active · revenue {revenue} (365 days)",
+                "{n} customers · {active} active · revenue {revenue} (365 days)",
+                self.customers,
+                active=self.active_customers,
+                revenue=Money(self.revenue),
+            ),
+            figures=(
+                Figure(self.customers, "count", CUSTOMERS),
+                Figure(self.active_customers, "count", _("active (bought in 365 days)")),
+                Figure(self.revenue, "money", _("revenue (365 days)")),
+            ),
+            tables=(
+                Table(
+                    columns=(
+                        Column("key", dimension(self.by)),
+                        Column("customers", CUSTOMERS, "count"),
+                        Column("active_customers", _("active"), "count"),
+                        Column("revenue", REVENUE, "money"),
+                    ),
+                    rows=[(x.key, x.customers, x.active_customers, x.revenue) for x in self.rows],
+                    empty=_("No customers at that date."),
+                ),
+            ),
+            definition=_(
+                "Customers with a purchase on or before the date (returns do not remove"
+                " them); active = bought in the 365 days to the date; revenue over those 365"
+                " days, returns included."
+            ),
+        )
 
 
 def _aggregates(window: Window) -> list[ColumnElement[Any]]:

@@ -14,7 +14,8 @@ from queries.request import UPSELL_RULES, Request
 from queries.results import header, jsonable
 from queries.scope import covers, customer_filter, in_products, money, target_product_ids
 from queries.source import source
-from queries.upsell import Candidate, upsell
+from queries.upsell import RULES, Candidate, candidate_table, detail, upsell
+from queries.view import Figure, Listing, Money, Msg, Signed, View, _, _n, framing
 
 DIGEST_TOP = 5
 ENDING_DAYS = 30
@@ -61,6 +62,87 @@ class Digest:
             "ending_service": self.ending_service,
             "upsell": jsonable(self.upsell),
         }
+
+    def summary(self) -> Msg:
+        """One sentence: what changed that day, and the installed base against a week before."""
+        day = date.fromisoformat(self.day)
+        change = (
+            _n(
+                "installed base {change} unit on the week",
+                "installed base {change} units on the week",
+                abs(self.units_change),
+                change=Signed(self.units_change),
+            )
+            if self.units_change
+            else _("installed base unchanged on the week")
+        )
+        if self.quiet:
+            return _(
+                "{day}: a quiet day — no purchases, installations or removals; {change}.",
+                day=day,
+                change=change,
+            )
+        return _(
+            "{day}: {new}, {lines} ({revenue}), {installed} installed, {removed} removed;"
+            " {change}.",
+            day=day,
+            new=_n("{n} new customer", "{n} new customers", self.new_customers),
+            lines=_n("{n} purchase line", "{n} purchase lines", self.purchase_lines),
+            revenue=Money(self.revenue),
+            installed=_n("{n} unit", "{n} units", self.units_installed),
+            removed=self.units_removed,
+            change=change,
+        )
+
+    def view(self) -> View:
+        d = self.request.as_of
+        activity = (
+            Figure(self.new_customers, "count", _("new customers")),
+            Figure(self.purchase_lines, "count", _("purchase lines")),
+            Figure(self.revenue, "money", _("revenue that day")),
+            Figure(self.units_installed, "count", _("units installed")),
+            Figure(self.units_removed, "count", _("units removed")),
+        )
+        state = (
+            Figure(self.installed_customers, "count", _("installed-base customers")),
+            Figure(self.customers_change, "signed", _("customers, against a week before")),
+            Figure(self.installed_units, "count", _("installed units")),
+            Figure(self.units_change, "signed", _("units, against a week before")),
+            Figure(self.ending_service, "count", _("service lines ending in 30 days")),
+        )
+        listings = tuple(
+            Listing(
+                title=_("Top candidates: {rule}", rule=RULES[rule]),
+                lines=tuple(
+                    _(
+                        "{rank}. {name} ({ref}) · {category} · {detail}",
+                        rank=rank,
+                        name=c.name,
+                        ref=c.customer_ref,
+                        category=c.category,
+                        detail=detail(c, d),
+                    )
+                    for rank, c in enumerate(found, 1)
+                ),
+            )
+            for rule in UPSELL_RULES
+            if (found := self.upsell.get(rule))
+        )
+        summary = self.summary()
+        return View(
+            title=_("Daily digest"),
+            **framing(self.request),
+            headline=summary,
+            sentences=(summary,) if listings else (summary, _("No upsell candidates.")),
+            figures=state if self.quiet else activity + state,
+            listings=listings,
+            tables=(candidate_table(self.upsell, d),),
+            paged=False,
+            definition=_(
+                "Activity of the day before the date; installed base at that day against"
+                " a week earlier; service lines ending within 30 days."
+            ),
+        )
 
 
 def digest(session: Session, request: Request) -> Digest:

@@ -12,6 +12,7 @@ from queries.models import Customer, Installation, Product, Purchase
 from queries.request import Request
 from queries.results import header, jsonable
 from queries.scope import days_before
+from queries.view import Column, Figure, Label, Msg, Table, View, _, _n, framing
 
 EXAMPLES = 5
 NEVER_INSTALLED_DAYS = 90
@@ -33,6 +34,65 @@ class HealthReport:
 
     def to_json(self) -> dict[str, Any]:
         return header(self.kind, self.request) | {"checks": jsonable(self.checks)}
+
+    def view(self) -> View:
+        found = [c for c in self.checks if c.count]
+        return View(
+            title=_("Data quality"),
+            **framing(self.request),
+            headline=_n(
+                "{found} of {n} check found something",
+                "{found} of {n} checks found something",
+                len(self.checks),
+                found=len(found),
+            ),
+            figures=(
+                Figure(
+                    len(found),
+                    "count",
+                    _n(
+                        "of {n} check found something",
+                        "of {n} checks found something",
+                        len(self.checks),
+                    ),
+                ),
+                Figure(sum(c.count for c in self.checks), "count", _("rows to look at")),
+            ),
+            tables=(
+                Table(
+                    columns=(
+                        Column("check", _("check"), "label"),
+                        Column("count", _("count"), "count"),
+                        Column("examples", _("examples"), "long"),
+                    ),
+                    rows=[
+                        (Label(c.check, self._described(c)), c.count, ", ".join(c.examples))
+                        for c in self.checks
+                    ],
+                    empty=_("No checks ran."),
+                ),
+            ),
+            definition=_("Counts with up to five examples each."),
+        )
+
+    def _described(self, c: Check) -> Msg:
+        return {
+            "orphan_rows": _(
+                "purchases or installations pointing at a missing customer or product"
+            ),
+            "installations_without_purchase": _(
+                "units installed at a customer who never bought that product"
+            ),
+            "installed_customers_without_purchase": _(
+                "customers with installations but no purchase at all (in the installed base,"
+                " not the customer base)"
+            ),
+            "never_installed_after_90_days": _(
+                "purchase lines of installable products, 90+ days old, never installed"
+            ),
+            "duplicate_customer_names": _("names shared by more than one customer"),
+            "future_dates": _("rows dated after {day}", day=self.request.as_of),
+        }.get(c.check, Msg(c.description))
 
 
 def _check(

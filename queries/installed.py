@@ -24,6 +24,7 @@ from queries.scope import (
     time_parts,
 )
 from queries.source import source
+from queries.view import CUSTOMERS, UNITS, Column, Figure, Table, View, _, _n, dimension, framing
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,37 @@ class InstalledBase:
             "units": self.units,
             "breakdown": {"by": self.by, "rows": jsonable(self.rows)},
         }
+
+    def view(self) -> View:
+        return View(
+            title=_("Installed base"),
+            **framing(self.request),
+            headline=_n(
+                "{n} customer with {units} units installed",
+                "{n} customers with {units} units installed",
+                self.customers,
+                units=self.units,
+            ),
+            figures=(
+                Figure(self.customers, "count", CUSTOMERS),
+                Figure(self.units, "count", _("units installed")),
+            ),
+            tables=(
+                Table(
+                    columns=(
+                        Column("key", dimension(self.by)),
+                        Column("customers", CUSTOMERS, "count"),
+                        Column("units", UNITS, "count"),
+                    ),
+                    rows=[(x.key, x.customers, x.units) for x in self.rows],
+                    empty=_("No installations in use at that date."),
+                ),
+            ),
+            definition=_(
+                "Counts units installed on or before the date and not removed by it;"
+                " a customer counts once however many units."
+            ),
+        )
 
 
 def _where(

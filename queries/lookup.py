@@ -13,6 +13,19 @@ from queries.models import Customer, Installation, Product, Purchase
 from queries.request import Request
 from queries.results import header, jsonable
 from queries.scope import Window, money
+from queries.view import (
+    CATEGORY,
+    CUSTOMER_REF,
+    NAME,
+    SKU,
+    Column,
+    Figure,
+    Money,
+    Table,
+    View,
+    _,
+    _n,
+)
 
 RECENT_PURCHASES = 10
 MAX_MATCHES = 25
@@ -88,6 +101,137 @@ class CustomerCard:
             "coverage": jsonable(self.coverage),
             "revenue": self.revenue,
         }
+
+    def view(self) -> View:
+        lookup = self.request.lookup or ""
+        definition = _(
+            "Installations up to the date (active = in use on it); coverage from service and"
+            " subscription lines; revenue over the last 365 days."
+        )
+        c = self.customer
+        if c is None:
+            missing = _("No customer matches “{lookup}”.", lookup=lookup)
+            if not self.matches:
+                return View(
+                    title=_("Customer"),
+                    as_of=self.request.as_of,
+                    subject=(f"“{lookup}”",),
+                    headline=missing,
+                    sentences=(
+                        missing,
+                        _("Try a customer ref, an email or part of the name."),
+                    ),
+                    definition=definition,
+                    shareable=False,
+                )
+            return View(
+                title=_("Customer"),
+                as_of=self.request.as_of,
+                subject=(f"“{lookup}”",),
+                headline=_n(
+                    "{n} customer matches “{lookup}”",
+                    "{n} customers match “{lookup}”",
+                    len(self.matches),
+                    lookup=lookup,
+                ),
+                sentences=(_("Several customers match “{lookup}”: pick one.", lookup=lookup),),
+                tables=(
+                    Table(
+                        columns=(Column("customer_ref", CUSTOMER_REF), Column("name", NAME)),
+                        rows=[(m.customer_ref, m.name) for m in self.matches],
+                    ),
+                ),
+                definition=definition,
+                picks=tuple((f"{m.name} ({m.customer_ref})", m.customer_ref) for m in self.matches),
+            )
+        in_use = sum(1 for i in self.installations if i.active)
+        covering = sum(1 for v in self.coverage if v.active)
+        unknown = "(unknown)"
+        profile = " · ".join(
+            [c.customer_ref]
+            + [v or unknown for v in (c.segment, c.channel, c.industry)]
+            + [f"{c.country or unknown} / {c.region or unknown}"]
+        )
+        return View(
+            title=_("Customer"),
+            as_of=self.request.as_of,
+            subject=(c.name,),
+            headline=_n(
+                "{name} ({ref}): {n} unit in use, revenue {revenue} (365 days)",
+                "{name} ({ref}): {n} units in use, revenue {revenue} (365 days)",
+                in_use,
+                name=c.name,
+                ref=c.customer_ref,
+                revenue=Money(self.revenue),
+            ),
+            lines=(profile,),
+            figures=(
+                Figure(self.revenue, "money", _("revenue (365 days)")),
+                Figure(in_use, "count", _("units in use")),
+                Figure(len(self.installations) - in_use, "count", _("units removed")),
+                Figure(covering, "count", _("service lines covering the date")),
+            ),
+            tables=(
+                Table(
+                    title=_("Installations"),
+                    columns=(
+                        Column("serial", _("serial")),
+                        Column("sku", SKU),
+                        Column("category", CATEGORY),
+                        Column("site", _("site")),
+                        Column("installed_on", _("installed"), "date"),
+                        Column("removed_on", _("removed"), "date"),
+                        Column("active", _("in use"), "bool"),
+                    ),
+                    rows=[
+                        (
+                            i.serial,
+                            i.sku,
+                            i.category,
+                            i.site,
+                            i.installed_on,
+                            i.removed_on,
+                            i.active,
+                        )
+                        for i in self.installations
+                    ],
+                    empty=_("none"),
+                ),
+                Table(
+                    title=_("Service coverage"),
+                    columns=(
+                        Column("sku", SKU),
+                        Column("for_category", _("for")),
+                        Column("coverage_start", _("from"), "date"),
+                        Column("coverage_end", _("to"), "date"),
+                        Column("active", _("covers the date"), "bool"),
+                    ),
+                    rows=[
+                        (v.sku, v.for_category, v.coverage_start, v.coverage_end, v.active)
+                        for v in self.coverage
+                    ],
+                    empty=_("none"),
+                ),
+                Table(
+                    title=_("Last purchases"),
+                    columns=(
+                        Column("order_ref", _("order")),
+                        Column("line_no", _("line"), "count"),
+                        Column("sku", SKU),
+                        Column("quantity", _("qty"), "count"),
+                        Column("unit_price", _("unit price"), "money"),
+                        Column("purchased_on", _("date"), "date"),
+                    ),
+                    rows=[
+                        (p.order_ref, p.line_no, p.sku, p.quantity, p.unit_price, p.purchased_on)
+                        for p in self.purchases
+                    ],
+                    empty=_("none"),
+                ),
+            ),
+            definition=definition,
+            contact=c.email,
+        )
 
 
 def find_customers(session: Session, text: str) -> list[Customer]:

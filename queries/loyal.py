@@ -23,6 +23,7 @@ from queries.scope import (
     sort_rows,
     target_product_ids,
 )
+from queries.view import CUSTOMERS, Column, Figure, Table, View, _, _n, dimension, framing
 
 QUARTER_DAYS = 91
 LOYAL_MIN_WINDOWS = 3
@@ -53,6 +54,40 @@ class LoyalCustomers:
             "recurring": self.recurring,
             "breakdown": {"by": self.by, "rows": jsonable(self.rows)},
         }
+
+    def view(self) -> View:
+        return View(
+            title=_("Loyal and recurring customers"),
+            **framing(self.request),
+            headline=_n(
+                "{loyal} loyal · {recurring} recurring-revenue · of {n} customer",
+                "{loyal} loyal · {recurring} recurring-revenue · of {n} customers",
+                self.customers,
+                loyal=self.loyal,
+                recurring=self.recurring,
+            ),
+            figures=(
+                Figure(self.loyal, "count", _("loyal customers")),
+                Figure(self.recurring, "count", _("recurring-revenue customers")),
+                Figure(self.customers, "count", CUSTOMERS),
+            ),
+            tables=(
+                Table(
+                    columns=(
+                        Column("key", dimension(self.by)),
+                        Column("customers", CUSTOMERS, "count"),
+                        Column("loyal", _("loyal"), "count"),
+                        Column("recurring", _("recurring"), "count"),
+                    ),
+                    rows=[(x.key, x.customers, x.loyal, x.recurring) for x in self.rows],
+                    empty=_("No customers at that date."),
+                ),
+            ),
+            definition=_(
+                "Loyal: first purchase a year or more ago and purchases in 3 of the last 4"
+                " 91-day periods; recurring: a service or subscription covering the date."
+            ),
+        )
 
 
 def _quarter_windows(d: date) -> list[Window]:

@@ -132,6 +132,7 @@ class DigestSubscription(Base):
     local_time: Mapped[str] = mapped_column(String(5), default="08:00")  # HH:MM
     tz: Mapped[str] = mapped_column(Text, default="UTC")
     scope: Mapped[str] = mapped_column(Text, default="")  # e.g. "printers in EMEA"
+    lang: Mapped[str | None] = mapped_column(String(8))  # None: BASEBOT_LANGUAGE
     created_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=True)

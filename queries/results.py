@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from queries.request import Request
+from queries.view import View
 
 
 class Answer(Protocol):
@@ -20,6 +21,8 @@ class Answer(Protocol):
     def request(self) -> Request: ...
 
     def to_json(self) -> dict[str, Any]: ...
+
+    def view(self) -> View: ...
 
 
 def iso(d: date | None) -> str | None:

@@ -39,6 +39,7 @@ def subscribe(
     channel_name: str | None = None,
     created_by: str | None = None,
     team_id: str | None = None,
+    lang: str | None = None,
 ) -> tuple[DigestSubscription, bool]:
     """Add a subscription, or update (and reactivate) the one for this channel and scope.
 
@@ -61,6 +62,7 @@ def subscribe(
     sub.channel_name = channel_name or sub.channel_name
     sub.created_by = created_by or sub.created_by
     sub.team_id = team_id or sub.team_id
+    sub.lang = lang
     session.flush()
     return sub, created
 

@@ -21,6 +21,20 @@ from queries.scope import (
     money_sum,
     target_product_ids,
 )
+from queries.view import (
+    CUSTOMER_REF,
+    NAME,
+    REVENUE,
+    UNITS,
+    Column,
+    Figure,
+    Msg,
+    Table,
+    View,
+    _,
+    _n,
+    framing,
+)
 
 DEFAULT_TOP = 10
 
@@ -45,6 +59,46 @@ class TopCustomers:
             "by": self.rank_by,
             "rows": jsonable(self.rows),
         }
+
+    def view(self) -> View:
+        revenue = round(sum(x.revenue for x in self.rows), 2)
+        units = sum(x.units for x in self.rows)
+        ranked = _("units") if self.rank_by == "units" else _("revenue")
+        return View(
+            title=_("Top customers"),
+            **framing(self.request),
+            headline=_n(
+                "{n} customer ranked by {ranked}",
+                "{n} customers ranked by {ranked}",
+                len(self.rows),
+                ranked=ranked,
+            ),
+            figures=(
+                Figure(len(self.rows), "count", _("customers, ranked by {ranked}", ranked=ranked)),
+                Figure(revenue, "money", _("their revenue (365 days)")),
+                Figure(units, "count", _("their units")),
+            ),
+            tables=(
+                Table(
+                    columns=(
+                        Column("rank", Msg("#"), "count"),
+                        Column("customer_ref", CUSTOMER_REF),
+                        Column("name", NAME),
+                        Column("revenue", REVENUE, "money"),
+                        Column("units", UNITS, "count"),
+                    ),
+                    rows=[
+                        (i, x.customer_ref, x.name, x.revenue, x.units)
+                        for i, x in enumerate(self.rows, 1)
+                    ],
+                    empty=_("No purchases in the last 365 days."),
+                ),
+            ),
+            definition=_(
+                "Revenue = quantity × unit price of lines in the 365 days to the date,"
+                " returns included; ties by customer ref."
+            ),
+        )
 
 
 def top(session: Session, request: Request) -> TopCustomers:

@@ -36,6 +36,20 @@ from queries.scope import (
     years_before,
 )
 from queries.source import source
+from queries.view import (
+    CATEGORY,
+    CUSTOMER_REF,
+    NAME,
+    Column,
+    Figure,
+    Label,
+    Msg,
+    Table,
+    View,
+    _,
+    _n,
+    framing,
+)
 
 if TYPE_CHECKING:
     from queries.state import Rows
@@ -82,6 +96,92 @@ class UpsellList:
         for c in self.candidates:
             grouped[c.rule].append(c)
         return grouped
+
+    def view(self) -> View:
+        counts = self.rule_counts()
+        return View(
+            title=_("Upsell candidates"),
+            **framing(self.request),
+            headline=_n("{n} candidate", "{n} candidates", self.total),
+            figures=(
+                Figure(self.total, "count", _("candidates")),
+                *(Figure(n, "count", RULES[rule]) for rule, n in counts.items() if n),
+            ),
+            tables=(candidate_table(self.by_rule(), self.request.as_of, total=self.total),),
+            definition=_(
+                "service: units in use, no plan covering today · renewal: plan ends within"
+                " 60 days · install: bought 14+ days ago, not installed · consumables: none"
+                " bought in 90 days · aging: installed 5+ years ago."
+            ),
+        )
+
+
+# The rules' names as people read them (the command words stay English).
+RULES = {
+    "service": _("service"),
+    "renewal": _("renewal"),
+    "install": _("install"),
+    "consumables": _("consumables"),
+    "aging": _("aging"),
+}
+
+
+def detail(c: Candidate, d: date) -> Label:
+    """What the candidate's score means, in words: `c.detail` for CSV, a message for people."""
+    n = c.score
+    words = {
+        "service": _n("{n} unit in use, no service plan", "{n} units in use, no service plan", n),
+        "renewal": _n(
+            "service ends {day} (in {n} day)",
+            "service ends {day} (in {n} days)",
+            n,
+            day=d + timedelta(days=n),
+        ),
+        "install": _n("{n} unit bought, not installed", "{n} units bought, not installed", n),
+        "consumables": _n(
+            "{n} unit in use, no consumables in {days} days",
+            "{n} units in use, no consumables in {days} days",
+            n,
+            days=CONSUMABLE_DAYS,
+        ),
+        "aging": _n(
+            "{n} unit installed on or before {day}",
+            "{n} units installed on or before {day}",
+            n,
+            day=years_before(d, AGING_YEARS),
+        ),
+    }
+    return Label(c.detail, words.get(c.rule, Msg(c.detail)))
+
+
+def candidate_table(
+    groups: dict[str, list[Candidate]], d: date, *, total: int | None = None
+) -> Table:
+    """Candidates by rule, in the order of the rules: the table people page and CSV holds."""
+    return Table(
+        columns=(
+            Column("rule", _("rule"), "label"),
+            Column("customer_ref", CUSTOMER_REF),
+            Column("name", NAME),
+            Column("category", CATEGORY),
+            Column("score", _("score"), "count"),
+            Column("detail", _("detail"), "long"),
+        ),
+        rows=[
+            (
+                Label(c.rule, RULES[c.rule]),
+                c.customer_ref,
+                c.name,
+                c.category,
+                c.score,
+                detail(c, d),
+            )
+            for rule in UPSELL_RULES
+            for c in groups.get(rule, [])
+        ],
+        empty=_("No candidates."),
+        total=total,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
+from bot.i18n import Speaker
 from bot.listeners.replies import (
     Asker,
     compute,
@@ -32,6 +33,7 @@ from bot.render.blocks import (
     render_notice,
 )
 from queries.results import Answer
+from queries.view import _
 
 
 def acknowledge(ack: Ack) -> None:
@@ -44,15 +46,16 @@ def show_page(
     """Previous/Next, or a picked customer: the same message, redrawn in place."""
     svc = services(context)
     asker = Asker.from_action(body)
+    speak = svc.speaker(client, asker.user_id)
     public = not (body.get("container") or {}).get("is_ephemeral", False)
-    with incident_guard(respond, client, asker, "a button"):
-        found = _reask(svc, body, respond, client, asker, public=public)
+    with incident_guard(respond, client, asker, "a button", speak):
+        found = _reask(svc, body, respond, client, asker, speak, public=public)
         if found is None:
             return
         answer, state = found
         message = render_answer(
             answer,
-            currency=svc.settings.currency,
+            speak=speak,
             page=state.page,
             public=public,
             contacts=svc.guard.may_see_contacts(asker.user_id, public=public),
@@ -65,11 +68,12 @@ def send_csv(
 ) -> None:
     svc = services(context)
     asker = Asker.from_action(body)
-    with incident_guard(respond, client, asker, "the CSV button"):
-        found = _reask(svc, body, respond, client, asker, full=True)
+    speak = svc.speaker(client, asker.user_id)
+    with incident_guard(respond, client, asker, "the CSV button", speak):
+        found = _reask(svc, body, respond, client, asker, speak, full=True)
         if found is None:
             return
-        send(respond, client, asker, upload_csv(client, svc, asker, found[0], to_channel=False))
+        send(respond, client, asker, upload_csv(client, asker, found[0], speak, to_channel=False))
 
 
 def share_in_channel(
@@ -78,14 +82,13 @@ def share_in_channel(
     """Post the answer publicly (the same page), then remove the private copy."""
     svc = services(context)
     asker = Asker.from_action(body)
-    with incident_guard(respond, client, asker, "the share button"):
-        found = _reask(svc, body, respond, client, asker, public=True)
+    speak = svc.speaker(client, asker.user_id)
+    with incident_guard(respond, client, asker, "the share button", speak):
+        found = _reask(svc, body, respond, client, asker, speak, public=True)
         if found is None:
             return
         answer, state = found
-        message = render_answer(
-            answer, currency=svc.settings.currency, page=state.page, shared_by=asker.user_id
-        )
+        message = render_answer(answer, speak=speak, page=state.page, shared_by=asker.user_id)
         send(respond, client, asker, message, public=True)
         delete_original(respond)
 
@@ -96,6 +99,7 @@ def _reask(
     respond: Respond,
     client: WebClient,
     asker: Asker,
+    speak: Speaker,
     *,
     public: bool | None = None,
     full: bool = False,
@@ -104,7 +108,8 @@ def _reask(
     try:
         state = ButtonState.decode(str(actions[0].get("value") or ""))
     except ValueError:
-        send(respond, client, asker, render_notice("That button is out of date: ask again."))
+        notice = render_notice(_("That button is out of date: ask again."), speak=speak)
+        send(respond, client, asker, notice)
         return None
     page = None if full else state.page
     try:
@@ -113,7 +118,8 @@ def _reask(
         )
         return answer, state
     except ParseError as exc:
-        send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
+        error = render_error(exc, command=svc.settings.command_name, speak=speak)
+        send(respond, client, asker, error)
         return None
 
 

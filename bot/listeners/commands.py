@@ -23,23 +23,23 @@ def answer_command(
 ) -> None:
     svc = services(context)
     asker = Asker.from_command(body)
-    with incident_guard(respond, client, asker, "a slash command"):
+    speak = svc.speaker(client, asker.user_id)
+    with incident_guard(respond, client, asker, "a slash command", speak):
         if digest.is_digest_subcommand(str(body.get("text") or "")):
-            digest.handle(svc, body, respond, client, asker)
+            digest.handle(svc, body, respond, client, asker, speak)
             return
         try:
             answer = compute(svc, str(body.get("text") or ""), as_of=None, asker=asker)
         except ParseError as exc:
-            send(respond, client, asker, render_error(exc, command=svc.settings.command_name))
+            error = render_error(exc, command=svc.settings.command_name, speak=speak)
+            send(respond, client, asker, error)
             return
         public = answer.request.public
         contacts = svc.guard.may_see_contacts(asker.user_id, public=public)
-        message = render_answer(
-            answer, currency=svc.settings.currency, public=public, contacts=contacts
-        )
+        message = render_answer(answer, speak=speak, public=public, contacts=contacts)
         send(respond, client, asker, message, public=public)
         if answer.request.csv:
-            notice = upload_csv(client, svc, asker, answer, to_channel=public)
+            notice = upload_csv(client, asker, answer, speak, to_channel=public)
             send(respond, client, asker, notice)
 
 

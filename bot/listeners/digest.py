@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -20,8 +21,10 @@ from sqlalchemy.orm import Session
 from bot.ask import parse_command
 from bot.digest import (
     CHANNEL_GONE,
+    SUBSCRIBE_EXAMPLE,
     DigestUsageError,
     build_digest,
+    chart_title,
     digest_chart,
     digest_message,
     parse_channel,
@@ -29,6 +32,7 @@ from bot.digest import (
     post_digest,
     scope_of,
 )
+from bot.i18n import Speaker
 from bot.listeners.guard import Asked, write_audit
 from bot.listeners.replies import Asker, send
 from bot.listeners.services import Services
@@ -37,6 +41,7 @@ from bot.render.blocks import Message, render_error
 from queries.db import transaction
 from queries.request import Request
 from queries.subscriptions import last_delivery, subscribe, subscriptions, unsubscribe
+from queries.view import Msg, _
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,12 @@ def _note(text: str) -> Message:
 
 
 def handle(
-    svc: Services, body: dict[str, Any], respond: Respond, client: WebClient, asker: Asker
+    svc: Services,
+    body: dict[str, Any],
+    respond: Respond,
+    client: WebClient,
+    asker: Asker,
+    speak: Speaker,
 ) -> None:
     """Carry out one digest subcommand and reply privately to the asker."""
     text = str(body.get("text") or "")
@@ -73,49 +83,77 @@ def handle(
     refusal = svc.guard.check(asked, verb="digest", public=False)
     if refusal is not None:
         write_audit(svc.sessions, asked, outcome="refused", verb="digest", rule=refusal.rule)
-        send(respond, client, asker, _note(f":no_entry: {_esc(refusal.message)}"))
+        send(respond, client, asker, _note(f":no_entry: {_esc(speak(refusal.message))}"))
         return
     outcome = "answered"
+    said = Said(speak)
     try:
         words = shlex.split(text)[1:]
         sub, args = words[0].lower(), words[1:]
         if sub == "subscribe":
-            reply = _subscribe(svc, body, args, asker)
+            reply = _subscribe(svc, body, args, asker, said)
         elif sub == "unsubscribe":
-            reply = _unsubscribe(svc, args, asker)
+            reply = _unsubscribe(svc, args, asker, said)
         elif sub == "list":
-            reply = _list(svc, args)
+            reply = _list(svc, args, said)
         else:
-            reply = _now(svc, client, args)
+            reply = _now(svc, client, args, said)
     except DigestUsageError as exc:
-        outcome, reply = "bad_input", _note(f":warning: {_esc(str(exc))}")
+        outcome, reply = "bad_input", _note(f":warning: {_esc(speak(exc.problem))}")
     except ParseError as exc:
-        outcome, reply = "bad_input", render_error(exc, command=svc.settings.command_name)
+        outcome = "bad_input"
+        reply = render_error(exc, command=svc.settings.command_name, speak=speak)
     except ValueError:
-        outcome, reply = "bad_input", _note(":warning: A quote is not closed.")
+        outcome, reply = "bad_input", _note(f":warning: {speak(_('A quote is not closed.'))}")
     write_audit(svc.sessions, asked, outcome=outcome, verb="digest")
     send(respond, client, asker, reply)
 
 
-def _not_allowed(channel_id: str) -> Message:
+class Said:
+    """Our own words in the asker's language, with channel mentions left live and the
+    asker's text (a scope) escaped."""
+
+    def __init__(self, speak: Speaker) -> None:
+        self.speak = speak
+
+    def __call__(self, msg: Msg) -> str:
+        return self.speak(msg)
+
+    def scoped(self, with_scope: Msg, scope: str | None, without: Msg) -> str:
+        if scope:
+            return self.speak(with_scope).replace("{scope}", f"*{_esc(scope)}*")
+        return self.speak(without)
+
+
+def _not_allowed(channel_id: str, said: Said) -> Message:
     return _note(
-        f":no_entry: Digests may not be posted in <#{channel_id}>: the access rule "
-        "`public_channels` does not include it."
+        ":no_entry: "
+        + said(
+            _(
+                "Digests may not be posted in {channel}: the access rule {rule} does not"
+                " include it.",
+                channel=f"<#{channel_id}>",
+                rule="`public_channels`",
+            )
+        )
     )
 
 
 def _here(asker: Asker) -> str:
     if not asker.channel_id:
-        raise DigestUsageError("Name the channel, e.g. /base digest subscribe #sales 08:00")
+        raise DigestUsageError(_("Name the channel, e.g. {example}", example=SUBSCRIBE_EXAMPLE))
     return asker.channel_id
 
 
-def _subscribe(svc: Services, body: dict[str, Any], args: list[str], asker: Asker) -> Message:
+def _subscribe(
+    svc: Services, body: dict[str, Any], args: list[str], asker: Asker, said: Said
+) -> Message:
     wanted = parse_subscription(args, default_tz=svc.settings.tz)
     channel_id = wanted.channel.id if wanted.channel else _here(asker)
     if not svc.guard.rules.public_allowed(channel_id):
-        return _not_allowed(channel_id)
+        return _not_allowed(channel_id, said)
     now = datetime.now(UTC)
+    lang = wanted.lang or said.speak.lang
     with transaction(svc.sessions) as session:
         # The scope must parse now, as it will every morning (raises ParseError if not).
         request = _parse_scope(svc, session, wanted.scope)
@@ -130,16 +168,47 @@ def _subscribe(svc: Services, body: dict[str, Any], args: list[str], asker: Aske
             channel_name=wanted.channel.name if wanted.channel else None,
             created_by=asker.user_id or None,
             team_id=str(body.get("team_id") or "") or None,
+            lang=lang,
         )
-    what = _for(scope)
-    verb = "will get" if created else "now gets"
-    return _note(
-        f":white_check_mark: <#{channel_id}> {verb} the daily digest{what} at "
-        f"{found.local_time} ({found.tz}). Make sure I am in the channel (/invite @basebot)."
-    )
+    params = {
+        "channel": f"<#{channel_id}>",
+        "time": found.local_time,
+        "tz": found.tz,
+        "language": Locale.parse(lang).get_display_name(said.speak.lang) or lang,
+        "scope": "{scope}",
+    }
+    if created:
+        text = said.scoped(
+            _(
+                "{channel} will get the daily digest for {scope} at {time} ({tz}), in"
+                " {language}. Make sure I am in the channel (/invite @basebot).",
+                **params,
+            ),
+            scope,
+            _(
+                "{channel} will get the daily digest at {time} ({tz}), in {language}. Make sure"
+                " I am in the channel (/invite @basebot).",
+                **params,
+            ),
+        )
+    else:
+        text = said.scoped(
+            _(
+                "{channel} now gets the daily digest for {scope} at {time} ({tz}), in"
+                " {language}. Make sure I am in the channel (/invite @basebot).",
+                **params,
+            ),
+            scope,
+            _(
+                "{channel} now gets the daily digest at {time} ({tz}), in {language}. Make sure"
+                " I am in the channel (/invite @basebot).",
+                **params,
+            ),
+        )
+    return _note(f":white_check_mark: {text}")
 
 
-def _unsubscribe(svc: Services, args: list[str], asker: Asker) -> Message:
+def _unsubscribe(svc: Services, args: list[str], asker: Asker, said: Said) -> Message:
     channel_id = _here(asker)
     scope: str | None = None
     if args and (args[0].startswith(("<#", "#")) or args[0][:1] in ("C", "G")):
@@ -151,13 +220,30 @@ def _unsubscribe(svc: Services, args: list[str], asker: Asker) -> Message:
             request = _parse_scope(svc, session, scope)
             scope = scope_of(request)
         stopped = unsubscribe(session, channel_id, scope)
+    channel = f"<#{channel_id}>"
     if not stopped:
-        return _note(f"<#{channel_id}> has no digest subscription{_for(scope)}.")
-    return _note(f"<#{channel_id}> will no longer get the daily digest{_for(scope)}.")
-
-
-def _for(scope: str | None) -> str:
-    return f" for *{_esc(scope)}*" if scope else ""
+        return _note(
+            said.scoped(
+                _(
+                    "{channel} has no digest subscription for {scope}.",
+                    channel=channel,
+                    scope="{scope}",
+                ),
+                scope,
+                _("{channel} has no digest subscription.", channel=channel),
+            )
+        )
+    return _note(
+        said.scoped(
+            _(
+                "{channel} will no longer get the daily digest for {scope}.",
+                channel=channel,
+                scope="{scope}",
+            ),
+            scope,
+            _("{channel} will no longer get the daily digest.", channel=channel),
+        )
+    )
 
 
 def _esc(text: str) -> str:
@@ -168,51 +254,79 @@ def _parse_scope(svc: Services, session: Session, scope: str) -> Request:
     return parse_command(session, f"digest {scope}".strip(), as_of=None, settings=svc.settings)
 
 
-def _list(svc: Services, args: list[str]) -> Message:
+def _list(svc: Services, args: list[str], said: Said) -> Message:
     channel_id = parse_channel(args[0]).id if args else None
     with svc.sessions() as session:
         subs = subscriptions(session, channel_id=channel_id)
         lines = []
         for s in subs:
             last = last_delivery(session, s.id)
-            state = "active" if s.active else "paused"
-            line = f"• <#{s.channel_id}> at {s.local_time} {s.tz}{_for(s.scope)} · {state}"
+            parts = [
+                said(
+                    _(
+                        "{channel} at {time} {tz}",
+                        channel=f"<#{s.channel_id}>",
+                        time=s.local_time,
+                        tz=s.tz,
+                    )
+                )
+            ]
+            if s.scope:
+                parts.append(f"*{_esc(s.scope)}*")
+            parts.append(f"lang:{s.lang or svc.settings.language}")
+            parts.append(said(_("active") if s.active else _("paused")))
             if last is not None:
-                line += f" · last: {last.day.isoformat()} {last.status}"
+                parts.append(said(_("last: {day} {status}", day=last.day, status=last.status)))
             if s.last_error:
-                line += f" · error: `{_esc(s.last_error)}`"
-            lines.append(line)
+                parts.append(said(_("error: {error}", error=f"`{_esc(s.last_error)}`")))
+            lines.append("• " + " · ".join(parts))
     if not lines:
         return _note(
-            f"No digest subscriptions yet. Example: {svc.settings.command_name} digest "
-            "subscribe #sales 08:00 Europe/Berlin printers in EMEA"
+            said(
+                _(
+                    "No digest subscriptions yet. Example: {example}",
+                    example=f"{svc.settings.command_name} digest subscribe #sales 08:00"
+                    " Europe/Berlin printers in EMEA",
+                )
+            )
         )
-    return _note("*Daily digest subscriptions*\n" + "\n".join(lines))
+    return _note(f"*{said(_('Daily digest subscriptions'))}*\n" + "\n".join(lines))
 
 
-def _now(svc: Services, client: WebClient, args: list[str]) -> Message:
+def _now(svc: Services, client: WebClient, args: list[str], said: Said) -> Message:
     """A one-off post in a channel now (not counted as that channel's daily delivery)."""
     channel = parse_channel(args[0])
     if not svc.guard.rules.public_allowed(channel.id):
-        return _not_allowed(channel.id)
+        return _not_allowed(channel.id, said)
     scope = " ".join(args[1:])
     today: date = datetime.now(ZoneInfo(svc.settings.tz)).date()
+    speak = said.speak
     with svc.reader() as session:
         digest = build_digest(session, scope, as_of=today, settings=svc.settings)
-        chart = digest_chart(session, digest)
+        chart = digest_chart(session, digest, speak)
     try:
         post_digest(
             client,
             channel.id,
-            digest_message(digest, currency=svc.settings.currency),
+            digest_message(digest, speak),
             chart,
-            title=f"Installed base {digest.day}",
+            title=chart_title(digest, speak),
         )
     except SlackApiError as exc:
         error = str(exc.response.get("error"))
-        hint = " Invite me first (/invite @basebot)." if error in CHANNEL_GONE else ""
-        return _note(f":warning: I couldn't post in <#{channel.id}>: Slack said `{error}`.{hint}")
-    return _note(f"Posted the digest for {digest.day} in <#{channel.id}>.")
+        problem = _(
+            "I couldn't post in {channel}: Slack said {error}.",
+            channel=f"<#{channel.id}>",
+            error=f"`{error}`",
+        )
+        text = said(problem)
+        if error in CHANNEL_GONE:
+            text += " " + said(_("Invite me first (/invite @basebot)."))
+        return _note(f":warning: {text}")
+    day = date.fromisoformat(digest.day)
+    return _note(
+        said(_("Posted the digest for {day} in {channel}.", day=day, channel=f"<#{channel.id}>"))
+    )
 
 
 __all__ = ["SUBCOMMANDS", "handle", "is_digest_subcommand"]

@@ -48,7 +48,7 @@ class Refused(Exception):
 
     def __init__(self, refusal: Refusal) -> None:
         self.refusal = refusal
-        super().__init__(refusal.message)
+        super().__init__(refusal.rule)
 
 
 class Incident(Exception):

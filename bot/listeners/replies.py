@@ -13,6 +13,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.i18n import Speaker
 from bot.listeners.guard import (
     Asked,
     Incident,
@@ -24,14 +25,15 @@ from bot.listeners.services import Services
 from bot.render.blocks import (
     PAGE_ROWS,
     Message,
-    answer_grid,
+    answer_table,
     csv_file,
     render_apology,
     render_notice,
 )
-from bot.render.text import title
+from bot.render.text import heading as view_heading
 from queries.db import unreachable
 from queries.results import Answer
+from queries.view import _, _n
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +96,8 @@ def compute(
 
 
 def _rows(answer: Answer) -> int | None:
-    grid = answer_grid(answer)
-    return None if grid is None else len(grid.rows)
+    table = answer_table(answer)
+    return None if table is None else len(table.rows)
 
 
 def send(
@@ -158,7 +160,9 @@ def delete_original(respond: Respond) -> None:
 
 
 @contextmanager
-def incident_guard(respond: Respond, client: WebClient, asker: Asker, what: str) -> Iterator[None]:
+def incident_guard(
+    respond: Respond, client: WebClient, asker: Asker, what: str, speak: Speaker
+) -> Iterator[None]:
     """Any failure becomes an apology with an incident id; the traceback goes to the log only.
 
     A refusal by an access rule becomes a private notice naming the rule.
@@ -166,20 +170,21 @@ def incident_guard(respond: Respond, client: WebClient, asker: Asker, what: str)
     try:
         yield
     except Refused as exc:
-        send(respond, client, asker, render_notice(str(exc)))
+        send(respond, client, asker, render_notice(exc.refusal.message, speak=speak))
     except Exception as exc:
         incident = exc.incident if isinstance(exc, Incident) else new_incident()
         log.exception("incident %s: %s failed", incident, what)
-        send(respond, client, asker, render_apology(incident, unreachable=unreachable(exc)))
+        apology = render_apology(incident, unreachable=unreachable(exc), speak=speak)
+        send(respond, client, asker, apology)
 
 
 def upload_csv(
-    client: WebClient, svc: Services, asker: Asker, answer: Answer, *, to_channel: bool
+    client: WebClient, asker: Asker, answer: Answer, speak: Speaker, *, to_channel: bool
 ) -> Message:
     """The full result as a CSV file: in the channel when public, else in a DM with the asker."""
-    name, content = csv_file(answer, currency=svc.settings.currency)
+    name, content = csv_file(answer)
     rows = max(content.count("\n") - 1, 0)
-    heading = title(answer.kind, answer.request)
+    heading = view_heading(answer.view(), speak)
     try:
         if to_channel and asker.channel_id:
             channel = asker.channel_id
@@ -190,17 +195,37 @@ def upload_csv(
             filename=name,
             title=name,
             content=content,
-            initial_comment=f"{heading}: {rows} rows",
+            initial_comment=speak(
+                _n("{heading}: {n} row", "{heading}: {n} rows", rows, heading=heading)
+            ),
         )
     except SlackApiError as exc:
         error = exc.response.get("error")
         log.warning("Slack refused the CSV upload: %s", error)
         return render_notice(
-            f"I couldn't upload the CSV file: Slack said “{error}”. If the app is not in this "
-            "channel, invite it, or ask without `public` to get the file in a direct message."
+            _(
+                "I couldn't upload the CSV file: Slack said “{error}”. If the app is not in this"
+                " channel, invite it, or ask without {word} to get the file in a direct message.",
+                error=str(error),
+                word="`public`",
+            ),
+            speak=speak,
         )
-    where = "in this channel" if to_channel and asker.channel_id else "in your DM with basebot"
-    return render_notice(f"The CSV file {name} ({rows} rows) is {where}.")
+    if to_channel and asker.channel_id:
+        done = _n(
+            "The CSV file {name} ({n} row) is in this channel.",
+            "The CSV file {name} ({n} rows) is in this channel.",
+            rows,
+            name=name,
+        )
+    else:
+        done = _n(
+            "The CSV file {name} ({n} row) is in your DM with basebot.",
+            "The CSV file {name} ({n} rows) is in your DM with basebot.",
+            rows,
+            name=name,
+        )
+    return render_notice(done, speak=speak)
 
 
 __all__ = [

@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.i18n import Speaker
 from bot.listeners.guard import Guard
+from bot.listeners.language import Languages
 from bot.settings import Settings
 from queries.db import Reader
 
@@ -21,6 +24,17 @@ class Services:
     sessions: sessionmaker[Session]
     guard: Guard = field(default_factory=Guard)
     reads: Reader | None = None  # where answers are read; default `sessions`
+    languages: Languages | None = None
+
+    def __post_init__(self) -> None:
+        if self.languages is None:
+            languages = Languages(default=self.settings.language, currency=self.settings.currency)
+            object.__setattr__(self, "languages", languages)
+
+    def speaker(self, client: WebClient, user: str) -> Speaker:
+        """The asker's language (users.info, cached): call it after the ack."""
+        assert self.languages is not None
+        return self.languages.speaker(client, user)
 
     @property
     def reader(self) -> Reader:

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -33,33 +33,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.basic_components import RawTextObject, TableBlockColumnSettings
 
 from bot.help import HelpAnswer
+from bot.i18n import Speaker, speaker
 from bot.parsing import ParseError
-from bot.render.text import (
-    concentration_line,
-    customers_line,
-    digest_summary,
-    installed_line,
-    loyal_line,
-    number,
-    pct,
-    render_text,
-    source_note,
-    table,
-    title,
-)
-from queries.compare import Comparison
-from queries.concentration import Concentration
-from queries.customers import CustomerBase
-from queries.digest import Digest
-from queries.health import HealthReport
-from queries.installed import InstalledBase
-from queries.lookup import CustomerCard
-from queries.loyal import LoyalCustomers
-from queries.registry import QUERIES
-from queries.request import UPSELL_RULES
+from bot.render.text import NUMERIC, heading, source_note, table_text
 from queries.results import Answer
-from queries.top import TopCustomers
-from queries.upsell import Candidate, UpsellList
+from queries.view import Column, Label, Msg, Table, View, _
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks), enforced only here.
 MAX_BLOCKS = 50
@@ -126,27 +104,13 @@ class ButtonState:
         return cls(command=command, as_of=date.fromisoformat(day), page=max(page, 0))
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str = "text"  # text, long, int, money, pct, date, bool
-
-
-@dataclass(frozen=True)
-class Grid:
-    """An answer's main list: what the table pages through and what the CSV file holds."""
-
-    columns: tuple[Column, ...]
-    rows: list[tuple[Any, ...]]
-
-
 # ---------------------------------------------------------------- public renderers
 
 
 def render_answer(
     answer: Answer,
     *,
-    currency: str = "USD",
+    speak: Speaker | None = None,
     page: int = 0,
     public: bool = False,
     shared_by: str | None = None,
@@ -157,116 +121,138 @@ def render_answer(
     Contact fields (a customer's email) are shown only when `contacts` is given (the access
     rule `contact_fields` allows the asker) and never in a public or shared answer.
     """
-    if isinstance(answer, HelpAnswer):
-        return render_help(answer)
-    renderer = _RENDERERS.get(type(answer))
-    if renderer is None:  # pragma: no cover - every registered kind has a renderer
-        return _finish([_section(_esc(render_text(answer, currency=currency)))], answer.kind)
-    body = renderer(answer, currency)
-    blocks: list[Block] = [HeaderBlock(text=_clip(body.header, MAX_HEADER_TEXT))]
-    blocks += body.top
-    if contacts and not public and not shared_by and isinstance(answer, CustomerCard):
-        email = answer.customer.email if answer.customer else None
-        if email:
-            blocks.insert(len(blocks) - 1, _contact(email))  # after the profile line
+    speak = speak or speaker()
+    view = answer.view()
+    request = answer.request
+    blocks: list[Block] = [HeaderBlock(text=_clip(heading(view, speak), MAX_HEADER_TEXT))]
+    said = [_esc(speak(s)) for s in view.sentences] + [f"`{_esc(line)}`" for line in view.lines]
+    if said:
+        blocks.append(_section("\n".join(said)))
+    if view.contact and contacts and not public and not shared_by:
+        blocks.append(_contact(speak(_("Email: {email}", email=view.contact))))
+    if view.figures:
+        blocks.append(
+            _figures([(speak.figure(f.value, f.kind), speak(f.label)) for f in view.figures])
+        )
     lines: list[str] = []
-    shown = 0
-    if body.grid is not None and body.show_table:
-        pages = max(1, math.ceil(body.row_count() / PAGE_ROWS))
-        page = min(max(page, 0), pages - 1)
+    main = view.main
+    rows = main.row_count if main is not None and view.paged else 0
+    pages = max(1, math.ceil(rows / PAGE_ROWS))
+    page = min(max(page, 0), pages - 1)
+    if main is not None and view.paged:
+        if main.title is not None:
+            blocks.append(_section(f"*{_esc(speak(main.title))}*"))
         start = page * PAGE_ROWS
-        chunk = body.grid.rows[start : start + PAGE_ROWS]
-        shown = len(chunk)
+        chunk = main.rows[start : start + PAGE_ROWS]
         if chunk:
-            blocks.append(_table(body.grid.columns, chunk))
-        elif body.empty:
-            blocks.append(_section(_esc(body.empty)))
+            blocks.append(_table(main.columns, chunk, speak))
+        elif main.empty is not None:
+            blocks.append(_section(_esc(speak(main.empty))))
         if pages > 1:
-            lines.append(f"Rows {start + 1}–{start + shown} of {number(body.row_count())}")
-    blocks += body.bottom
-    definition = QUERIES[answer.kind].definition if answer.kind in QUERIES else ""
-    if definition:
-        lines.append(definition)
-    note = source_note(answer.request.source)
-    if note:
-        lines.append(note)
+            lines.append(
+                speak(
+                    _(
+                        "Rows {first}–{last} of {total}",
+                        first=start + 1,
+                        last=start + len(chunk),
+                        total=rows,
+                    )
+                )
+            )
+    for t in view.tables[1:]:
+        empty = _esc(speak(t.empty or _("none")))
+        shown = _code(table_text(t.columns, t.rows, speak)) if t.rows else empty
+        title = f"*{_esc(speak(t.title))}*\n" if t.title is not None else ""
+        blocks.append(_section(title + shown))
+    if view.listings:
+        blocks.append(DividerBlock())
+    for listing in view.listings:
+        body = "\n".join(_esc(speak(line)) for line in listing.lines)
+        blocks.append(_section(f"*{_esc(speak(listing.title))}*\n{body}"))
+    if view.definition is not None:
+        lines.append(_esc(speak(view.definition)))
+    note = source_note(request.source)
+    if note is not None:
+        lines.append(_esc(speak(note)))
     if shared_by:
-        lines.append(f"Shared by <@{_esc(shared_by)}>")
+        mention = f"<@{_esc(shared_by)}>"
+        lines.append(speak(_("Shared by {user}", user=mention)))
     if lines:
         blocks.append(_context(lines))
-    buttons = _buttons(answer, body, page=page, public=public or bool(shared_by))
+    buttons = _buttons(
+        answer, view, speak, page=page, pages=pages, public=public or bool(shared_by)
+    )
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
-    return _finish(blocks, f"{body.header}: {body.headline}")
+    return _finish(blocks, f"{heading(view, speak)}: {speak(view.headline)}", speak)
 
 
-def render_help(answer: HelpAnswer) -> Message:
+def render_help(answer: HelpAnswer, *, speak: Speaker | None = None) -> Message:
     """Every verb with its usage, summary and examples (the registry's own text)."""
-    data = answer.to_json()
-    blocks: list[Block] = [
-        HeaderBlock(text=f"Help · {answer.command} commands"),
-        _section("basebot answers questions about your customer base and installed base."),
-    ]
-    for verb in data["verbs"]:
-        examples = " · ".join(f"`{_esc(e)}`" for e in verb["examples"])
-        blocks.append(
-            _section(f"*`{_esc(verb['usage'])}`*\n{_esc(verb['summary'])}\ne.g. {examples}")
-        )
-    blocks.append(DividerBlock())
-    blocks.append(
-        _section("\n".join(f"*{_esc(k)}*: {_esc(v)}" for k, v in data["modifiers"].items()))
-    )
-    return _finish(blocks, render_text(answer))
+    return render_answer(answer, speak=speak)
 
 
-def render_error(error: ParseError, *, command: str = "/base") -> Message:
+def render_error(
+    error: ParseError, *, command: str = "/base", speak: Speaker | None = None
+) -> Message:
     """What was wrong, the nearest valid words, and one correct example."""
-    blocks: list[Block] = [_section(f":warning: {_esc(error.problem)}")]
+    speak = speak or speaker()
+    blocks: list[Block] = [_section(f":warning: {_esc(speak(error.problem))}")]
     if error.suggestions:
-        close = ", ".join(f"`{_esc(s)}`" for s in error.suggestions)
-        blocks.append(_section(f"Did you mean: {close}?"))
-    blocks.append(_section(f"For example: `{_esc(error.example)}`"))
-    blocks.append(_context([f"`{_esc(command)} help` lists every command."]))
-    return _finish(blocks, error.message)
+        close = ", ".join(f"`{s}`" for s in error.suggestions)
+        blocks.append(_section(_esc(speak(_("Did you mean: {words}?", words=close)))))
+    example = f"`{error.example}`"
+    blocks.append(_section(_esc(speak(_("For example: {example}", example=example)))))
+    help_command = f"`{command} help`"
+    listed = _("{command} lists every command.", command=help_command)
+    blocks.append(_context([_esc(speak(listed))]))
+    return _finish(blocks, error.text(speak), speak)
 
 
-def render_apology(incident: str, *, unreachable: bool = False) -> Message:
+def render_apology(
+    incident: str, *, unreachable: bool = False, speak: Speaker | None = None
+) -> Message:
     """A failure on our side: an apology and the incident id the log carries."""
+    speak = speak or speaker()
     if unreachable:
-        text = (
-            ":warning: The database cannot be reached right now, so that could not be done; "
-            "nothing was changed. Questions are still answered from basebot's copy of the "
-            f"data where there is one. Try again in a few minutes (incident id `{_esc(incident)}`)."
+        text = _(
+            "The database cannot be reached right now, so that could not be done; nothing was"
+            " changed. Questions are still answered from basebot's copy of the data where there"
+            " is one. Try again in a few minutes (incident id {incident}).",
+            incident=incident,
         )
     else:
-        text = (
-            ":warning: Sorry, something went wrong on my side while answering that. "
-            f"Nothing was changed. Incident id `{_esc(incident)}`: pass it on to your basebot "
-            "admin, who can find the details in the app's log."
+        text = _(
+            "Sorry, something went wrong on my side while answering that. Nothing was changed."
+            " Incident id {incident}: pass it on to your basebot admin, who can find the"
+            " details in the app's log.",
+            incident=incident,
         )
-    return _finish([_section(text)], text)
+    said = f":warning: {_esc(speak(text))}"
+    return _finish([_section(said)], said, speak)
 
 
-def render_notice(text: str) -> Message:
+def render_notice(text: Msg | str, *, speak: Speaker | None = None) -> Message:
     """A one-line message (e.g. where the CSV went)."""
-    return _finish([_section(_esc(text))], text)
+    said = (speak or speaker())(text)
+    return _finish([_section(_esc(said))], said, speak or speaker())
 
 
-def answer_grid(answer: Answer, *, currency: str = "USD") -> Grid | None:
-    """The answer's main list, unpaged (None for help)."""
-    renderer = _RENDERERS.get(type(answer))
-    return renderer(answer, currency).grid if renderer else None
+def answer_table(answer: Answer) -> Table | None:
+    """The answer's main list, unpaged (None when it has none)."""
+    return answer.view().main
 
 
-def csv_file(answer: Answer, *, currency: str = "USD") -> tuple[str, str]:
-    """(file name, CSV text) of the full result: every row, raw numbers."""
-    grid = answer_grid(answer, currency=currency)
+def csv_file(answer: Answer) -> tuple[str, str]:
+    """(file name, CSV text) of the full result: every row, raw values, the same in every
+    language (column keys, `.` decimals, ISO dates)."""
+    table = answer_table(answer)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    if grid is not None:
-        writer.writerow([c.name for c in grid.columns])
-        for row in grid.rows:
-            writer.writerow([_raw(v, c.kind) for v, c in zip(row, grid.columns, strict=True)])
+    if table is not None:
+        writer.writerow([c.key for c in table.columns])
+        for row in table.rows:
+            writer.writerow([_raw(v, c.kind) for v, c in zip(row, table.columns, strict=True)])
     parts = [answer.kind]
     request = answer.request
     if request.target:
@@ -278,411 +264,6 @@ def csv_file(answer: Answer, *, currency: str = "USD") -> tuple[str, str]:
     return f"basebot-{name}.csv", out.getvalue()
 
 
-# ---------------------------------------------------------------- per-kind bodies
-
-
-@dataclass(kw_only=True)
-class _Body:
-    header: str
-    headline: str
-    top: list[Block] = field(default_factory=list)
-    grid: Grid | None = None
-    show_table: bool = True
-    empty: str = ""
-    bottom: list[Block] = field(default_factory=list)
-    picks: list[tuple[str, str]] = field(default_factory=list)  # (label, customer_ref)
-    shareable: bool = True
-    total_rows: int | None = None  # the whole list's rows when `grid` holds only its head
-
-    def row_count(self) -> int:
-        if self.grid is None or not self.show_table:
-            return 0
-        return len(self.grid.rows) if self.total_rows is None else self.total_rows
-
-
-def _installed(r: InstalledBase, currency: str) -> _Body:
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=installed_line(r),
-        top=[_figures([(number(r.customers), "customers"), (number(r.units), "units installed")])],
-        grid=Grid(
-            (Column(r.by), Column("customers", "int"), Column("units", "int")),
-            [(x.key, x.customers, x.units) for x in r.rows],
-        ),
-        empty="No installations in use at that date.",
-    )
-
-
-def _customers(r: CustomerBase, currency: str) -> _Body:
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=customers_line(r, currency),
-        top=[
-            _figures(
-                [
-                    (number(r.customers), "customers"),
-                    (number(r.active_customers), "active (bought in 365 days)"),
-                    (f"{number(r.revenue)} {currency}", "revenue (365 days)"),
-                ]
-            )
-        ],
-        grid=Grid(
-            (
-                Column(r.by),
-                Column("customers", "int"),
-                Column("active", "int"),
-                Column(f"revenue ({currency})", "money"),
-            ),
-            [(x.key, x.customers, x.active_customers, x.revenue) for x in r.rows],
-        ),
-        empty="No customers at that date.",
-    )
-
-
-def _compare(r: Comparison, currency: str) -> _Body:
-    top: list[Block] = []
-    if len(r.rows) == 1:
-        x = r.rows[0]
-        top.append(
-            _figures(
-                [
-                    (number(x.customers), "customers"),
-                    (number(x.installed_customers), "with units installed"),
-                    (pct(x.install_rate), "install rate"),
-                    (number(x.not_installed_units), "units bought, not installed"),
-                    (number(x.removed_units), "units removed (365 days)"),
-                ]
-            )
-        )
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=f"{len(r.rows)} categories compared",
-        top=top,
-        grid=Grid(
-            (
-                Column("category"),
-                Column("customers", "int"),
-                Column("installed", "int"),
-                Column("install rate", "pct"),
-                Column("not installed", "int"),
-                Column("removed", "int"),
-            ),
-            [
-                (
-                    x.category,
-                    x.customers,
-                    x.installed_customers,
-                    x.install_rate,
-                    x.not_installed_units,
-                    x.removed_units,
-                )
-                for x in r.rows
-            ],
-        ),
-        empty="No categories to compare.",
-    )
-
-
-def _candidate_grid(groups: dict[str, list[Candidate]]) -> Grid:
-    return Grid(
-        (
-            Column("rule"),
-            Column("customer"),
-            Column("name"),
-            Column("category"),
-            Column("score", "int"),
-            Column("detail", "long"),
-        ),
-        [
-            (c.rule, c.customer_ref, c.name, c.category, c.score, c.detail)
-            for rule in UPSELL_RULES
-            for c in groups.get(rule, [])
-        ],
-    )
-
-
-def _upsell(r: UpsellList, currency: str) -> _Body:
-    counts = [(number(n), rule) for rule, n in r.rule_counts().items() if n]
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=f"{number(r.total)} candidates",
-        top=[_figures([(number(r.total), "candidates"), *counts])],
-        grid=_candidate_grid(r.by_rule()),
-        empty="No candidates.",
-        total_rows=r.total,
-    )
-
-
-def _card(r: CustomerCard, currency: str) -> _Body:
-    lookup = r.request.lookup or ""
-    if r.customer is None:
-        header = " · ".join(
-            [QUERIES[r.kind].title, f"“{lookup}”", f"as of {r.request.as_of.isoformat()}"]
-        )
-        if not r.matches:
-            return _Body(
-                header=header,
-                headline=f"No customer matches “{lookup}”",
-                top=[
-                    _section(
-                        f"No customer matches “{_esc(lookup)}”. Try a customer ref, an email "
-                        "or part of the name."
-                    )
-                ],
-                shareable=False,
-            )
-        return _Body(
-            header=header,
-            headline=f"{len(r.matches)} customers match “{lookup}”",
-            top=[_section(f"Several customers match “{_esc(lookup)}”: pick one.")],
-            grid=Grid(
-                (Column("customer"), Column("name")),
-                [(m.customer_ref, m.name) for m in r.matches],
-            ),
-            picks=[(f"{m.name} ({m.customer_ref})", m.customer_ref) for m in r.matches],
-        )
-    c = r.customer
-    in_use = sum(1 for i in r.installations if i.active)
-    covering = sum(1 for v in r.coverage if v.active)
-    profile = " · ".join(
-        [f"`{_esc(c.customer_ref)}`"]
-        + [_esc(v or "(unknown)") for v in (c.segment, c.channel, c.industry)]
-        + [f"{_esc(c.country or '(unknown)')} / {_esc(c.region or '(unknown)')}"]
-    )
-    coverage = (
-        _code(
-            table(
-                ["sku", "for", "from", "to", "covers today"],
-                [
-                    (v.sku, v.for_category or "", v.coverage_start, v.coverage_end, v.active)
-                    for v in r.coverage
-                ],
-            )
-        )
-        if r.coverage
-        else "none"
-    )
-    purchases = (
-        _code(
-            table(
-                ["order", "line", "sku", "qty", "unit price", "date"],
-                [
-                    (p.order_ref, p.line_no, p.sku, p.quantity, p.unit_price, p.purchased_on)
-                    for p in r.purchases
-                ],
-            )
-        )
-        if r.purchases
-        else "none"
-    )
-    return _Body(
-        header=" · ".join([QUERIES[r.kind].title, c.name, f"as of {r.request.as_of.isoformat()}"]),
-        headline=f"{c.name} ({c.customer_ref}): {in_use} units in use, revenue "
-        f"{number(r.revenue)} {currency} (365 days)",
-        top=[
-            _figures(
-                [
-                    (f"{number(r.revenue)} {currency}", "revenue (365 days)"),
-                    (number(in_use), "units in use"),
-                    (number(len(r.installations) - in_use), "units removed"),
-                    (number(covering), "service lines covering the date"),
-                ]
-            ),
-            _section(profile),
-            _section("*Installations*"),
-        ],
-        grid=Grid(
-            (
-                Column("serial"),
-                Column("sku"),
-                Column("category"),
-                Column("site"),
-                Column("installed", "date"),
-                Column("removed", "date"),
-                Column("in use", "bool"),
-            ),
-            [
-                (i.serial, i.sku, i.category, i.site, i.installed_on, i.removed_on, i.active)
-                for i in r.installations
-            ],
-        ),
-        empty="none",
-        bottom=[
-            _section(f"*Service coverage*\n{coverage}"),
-            _section(f"*Last purchases*\n{purchases}"),
-        ],
-    )
-
-
-def _top(r: TopCustomers, currency: str) -> _Body:
-    revenue = sum(x.revenue for x in r.rows)
-    units = sum(x.units for x in r.rows)
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=f"{len(r.rows)} customers ranked by {r.rank_by}",
-        top=[
-            _figures(
-                [
-                    (number(len(r.rows)), f"customers, ranked by {r.rank_by}"),
-                    (f"{number(round(revenue, 2))} {currency}", "their revenue (365 days)"),
-                    (number(units), "their units"),
-                ]
-            )
-        ],
-        grid=Grid(
-            (
-                Column("#", "int"),
-                Column("customer"),
-                Column("name"),
-                Column(f"revenue ({currency})", "money"),
-                Column("units", "int"),
-            ),
-            [(i, x.customer_ref, x.name, x.revenue, x.units) for i, x in enumerate(r.rows, 1)],
-        ),
-        empty="No purchases in the last 365 days.",
-    )
-
-
-def _loyal(r: LoyalCustomers, currency: str) -> _Body:
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=loyal_line(r),
-        top=[
-            _figures(
-                [
-                    (number(r.loyal), "loyal customers"),
-                    (number(r.recurring), "recurring-revenue customers"),
-                    (number(r.customers), "customers"),
-                ]
-            )
-        ],
-        grid=Grid(
-            (
-                Column(r.by),
-                Column("customers", "int"),
-                Column("loyal", "int"),
-                Column("recurring", "int"),
-            ),
-            [(x.key, x.customers, x.loyal, x.recurring) for x in r.rows],
-        ),
-        empty="No customers at that date.",
-    )
-
-
-def _concentration(r: Concentration, currency: str) -> _Body:
-    verdict = (r.verdict or "no revenue").upper()
-    sentence = concentration_line(r, currency)
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=sentence,
-        top=[
-            _figures(
-                [
-                    (verdict, "broad or tall"),
-                    (pct(r.top20_share), "revenue from the top 20%"),
-                    (number(r.hhi), "HHI (0–10,000)"),
-                    (number(r.customers), "paying customers"),
-                    (f"{number(r.revenue)} {currency}", "revenue (365 days)"),
-                ]
-            ),
-            _section(_esc(sentence)),
-        ],
-        grid=Grid(
-            (
-                Column("customers", "int"),
-                Column(f"revenue ({currency})", "money"),
-                Column("top customers", "int"),
-                Column("top20 share", "pct"),
-                Column("hhi", "money"),
-                Column("verdict"),
-            ),
-            [(r.customers, r.revenue, r.top_customers, r.top20_share, r.hhi, r.verdict)],
-        ),
-        show_table=False,
-    )
-
-
-def _digest(r: Digest, currency: str) -> _Body:
-    # The "what changed" line first, then the figures; a quiet day says so instead of a row
-    # of zeros, and candidates are short lines per rule (readable on a phone) — CSV has them all.
-    summary = digest_summary(r, currency)
-    activity = [
-        (number(r.new_customers), "new customers"),
-        (number(r.purchase_lines), "purchase lines"),
-        (f"{number(r.revenue)} {currency}", "revenue that day"),
-        (f"+{number(r.units_installed)} / −{number(r.units_removed)}", "units installed / removed"),
-    ]
-    state = [
-        (
-            f"{number(r.installed_customers)} ({r.customers_change:+,})",
-            "installed-base customers (vs a week before)",
-        ),
-        (
-            f"{number(r.installed_units)} ({r.units_change:+,})",
-            "installed units (vs a week before)",
-        ),
-        (number(r.ending_service), "service lines ending in 30 days"),
-    ]
-    lines = []
-    for rule in UPSELL_RULES:
-        found = r.upsell.get(rule, [])
-        if found:
-            rows = "\n".join(
-                f"{n}. {_esc(c.name)} (`{_esc(c.customer_ref)}`) · {_esc(c.category)} · "
-                f"{_esc(c.detail)}"
-                for n, c in enumerate(found, 1)
-            )
-            lines.append(_section(f"*{rule}*\n{rows}"))
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=summary,
-        top=[
-            _section(f"*{_esc(summary)}*"),
-            _figures(state if r.quiet else [*activity, *state]),
-            DividerBlock(),
-            _section("*Top upsell candidates*" if lines else "No upsell candidates."),
-            *lines,
-        ],
-        grid=_candidate_grid(r.upsell),
-        show_table=False,
-    )
-
-
-def _health(r: HealthReport, currency: str) -> _Body:
-    found = [c for c in r.checks if c.count]
-    return _Body(
-        header=title(r.kind, r.request),
-        headline=f"{len(found)} of {len(r.checks)} checks found something",
-        top=[
-            _figures(
-                [
-                    (number(len(found)), f"of {len(r.checks)} checks found something"),
-                    (number(sum(c.count for c in r.checks)), "rows to look at"),
-                ]
-            )
-        ],
-        grid=Grid(
-            (Column("check"), Column("count", "int"), Column("examples", "long")),
-            [(c.check, c.count, ", ".join(c.examples)) for c in r.checks],
-        ),
-        empty="No checks ran.",
-    )
-
-
-_RENDERERS: dict[type, Callable[[Any, str], _Body]] = {
-    InstalledBase: _installed,
-    CustomerBase: _customers,
-    Comparison: _compare,
-    UpsellList: _upsell,
-    CustomerCard: _card,
-    TopCustomers: _top,
-    LoyalCustomers: _loyal,
-    Concentration: _concentration,
-    Digest: _digest,
-    HealthReport: _health,
-}
-
-
 # ---------------------------------------------------------------- building blocks
 
 
@@ -691,10 +272,10 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _contact(email: str) -> SectionBlock:
+def _contact(line: str) -> SectionBlock:
     # Plain text: Slack would turn an email in mrkdwn into a mailto link (harmless) but a
     # crafted value into something else; plain_text is never parsed.
-    return SectionBlock(text=PlainTextObject(text=_clip(f"Email: {email}", MAX_SECTION_TEXT)))
+    return SectionBlock(text=PlainTextObject(text=_clip(line, MAX_SECTION_TEXT)))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -728,27 +309,12 @@ def _context(lines: Sequence[str]) -> ContextBlock:
     )
 
 
-def _show(value: Any, kind: str) -> str:
-    # As the text renderer shows a cell.
-    if value is None or value == "":
-        return "–"
-    if kind == "bool" or isinstance(value, bool):
-        return "yes" if value else "no"
-    if kind == "pct":
-        return pct(float(value))
-    if kind == "money":
-        return number(float(value))
-    if isinstance(value, int | float):
-        return number(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
 def _raw(value: Any, kind: str) -> Any:
-    # CSV cells: plain numbers, ISO dates, empty for missing.
+    # CSV cells: plain numbers, ISO dates, a label's own word, empty for missing.
     if value is None:
         return ""
+    if isinstance(value, Label):
+        return value.raw
     if isinstance(value, bool):
         return "yes" if value else "no"
     if kind == "money":
@@ -758,21 +324,23 @@ def _raw(value: Any, kind: str) -> Any:
     return value
 
 
-def _table(columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]) -> TableBlock:
+def _table(
+    columns: Sequence[Column], rows: Sequence[tuple[Any, ...]], speak: Speaker
+) -> TableBlock:
     columns = columns[:MAX_TABLE_COLUMNS]
     rows = rows[: MAX_TABLE_ROWS - 1]
     width = max(8, TABLE_BUDGET // ((len(rows) + 1) * len(columns)))
-    cells = [[RawTextObject(text=_clip(c.name, width)).to_dict() for c in columns]]
+    cells = [[RawTextObject(text=_clip(speak(c.label), width)).to_dict() for c in columns]]
     for row in rows:
         cells.append(
             [
-                RawTextObject(text=_clip(_show(v, c.kind), width)).to_dict()
+                RawTextObject(text=_clip(speak.cell(v, c.kind), width)).to_dict()
                 for v, c in zip(row, columns, strict=False)
             ]
         )
     settings = [
         TableBlockColumnSettings(
-            align="right" if c.kind in ("int", "money", "pct") else "left",
+            align="right" if c.kind in NUMERIC else "left",
             is_wrapped=True if c.kind == "long" else None,
         )
         for c in columns
@@ -792,24 +360,25 @@ def _button(text: str, action_id: str, state: ButtonState, *, primary: bool = Fa
     )
 
 
-def _buttons(answer: Answer, body: _Body, *, page: int, public: bool) -> list[Any]:
+def _buttons(
+    answer: Answer, view: View, speak: Speaker, *, page: int, pages: int, public: bool
+) -> list[Any]:
     request = answer.request
     command = request.text or answer.kind
     buttons: list[Any] = []
-    if body.picks:
+    if view.picks:
         start = page * PAGE_ROWS
-        for n, (label, ref) in enumerate(body.picks[start : start + PAGE_ROWS]):
+        for n, (label, ref) in enumerate(view.picks[start : start + PAGE_ROWS]):
             target = f"customer {shlex.quote(ref)}"
             buttons.append(
                 _button(
                     label, f"{ACTION_PICK}_{n}", ButtonState(command=target, as_of=request.as_of)
                 )
             )
-    pages = max(1, math.ceil(body.row_count() / PAGE_ROWS))
     if page > 0:
         buttons.append(
             _button(
-                "◀ Previous",
+                speak(_("◀ Previous")),
                 ACTION_PREVIOUS,
                 ButtonState(command=command, as_of=request.as_of, page=page - 1),
             )
@@ -817,19 +386,20 @@ def _buttons(answer: Answer, body: _Body, *, page: int, public: bool) -> list[An
     if page < pages - 1:
         buttons.append(
             _button(
-                "Next ▶",
+                speak(_("Next ▶")),
                 ACTION_NEXT,
                 ButtonState(command=command, as_of=request.as_of, page=page + 1),
             )
         )
-    if body.grid is not None and body.grid.rows and not body.picks:
+    main = view.main
+    if main is not None and main.rows and not view.picks:
         buttons.append(
             _button("CSV", ACTION_CSV, ButtonState(command=command, as_of=request.as_of))
         )
-    if not public and body.shareable and not body.picks:
+    if not public and view.shareable and not view.picks:
         buttons.append(
             _button(
-                "Share in channel",
+                speak(_("Share in channel")),
                 ACTION_SHARE,
                 ButtonState(command=command, as_of=request.as_of, page=page),
                 primary=True,
@@ -855,11 +425,11 @@ def _text_length(block: dict[str, Any]) -> int:
     return total
 
 
-def _finish(blocks: Sequence[Block], text: str) -> Message:
+def _finish(blocks: Sequence[Block], text: str, speak: Speaker) -> Message:
     if len(blocks) > MAX_BLOCKS:
         tail = blocks[-1:] if isinstance(blocks[-1], ActionsBlock) else []
         keep = MAX_BLOCKS - 1 - len(tail)
-        blocks = [*blocks[:keep], _context(["…more in the CSV file."]), *tail]
+        blocks = [*blocks[:keep], _context([speak(_("…more in the CSV file."))]), *tail]
     out: list[dict[str, Any]] = []
     used, cut = 0, False
     for block in blocks:
@@ -871,7 +441,8 @@ def _finish(blocks: Sequence[Block], text: str) -> Message:
         used += size
         out.append(data)
     if cut:
-        notice = _context(["…cut to fit one Slack message; the CSV file has it all."]).to_dict()
+        cut_note = _("…cut to fit one Slack message; the CSV file has it all.")
+        notice = _context([speak(cut_note)]).to_dict()
         at = len(out) - 1 if out and out[-1]["type"] == "actions" else len(out)
         out.insert(at, notice)
     return Message(text=_clip(_esc(text), MAX_FALLBACK_TEXT), blocks=out)
@@ -889,10 +460,8 @@ __all__ = [
     "PAGE_ROWS",
     "PICK_ACTIONS",
     "ButtonState",
-    "Column",
-    "Grid",
     "Message",
-    "answer_grid",
+    "answer_table",
     "csv_file",
     "render_answer",
     "render_apology",
