@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from bench.guard import Deadline, deadline
 from bench.verbs import answer_size, key_figures
 from bot.ask import ask_json
+from bot.i18n import speaker
 from bot.listeners.guard import Incident
 from bot.listeners.replies import compute
 from bot.listeners.services import Services
@@ -88,7 +89,7 @@ class _Server:
             if self._limit is not None and self._limit.fired:
                 return None
             raise
-        render_answer(answer, currency=self.settings.currency)
+        render_answer(answer, speak=speaker(self.settings.language, self.settings.currency))
         return answer
 
     def full_json(self, text: str) -> dict[str, Any] | None:

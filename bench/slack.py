@@ -66,6 +66,9 @@ class SlackStandIn:
                     body = json.dumps(
                         {"ok": True, "team_id": TEAM, "user_id": "UBOT", "bot_id": "BBOT"}
                     ).encode()
+                elif self.path.startswith("/api/users.info"):
+                    # The asker reads German: the timed replies are localised ones.
+                    body = b'{"ok": true, "user": {"id": "U1", "locale": "de-DE"}}'
                 else:
                     body = b'{"ok": true}'
                 self.send_response(200)

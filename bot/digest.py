@@ -29,7 +29,7 @@ from queries.digest import Digest
 from queries.history import HISTORY_DAYS, installed_history
 from queries.request import Request
 from queries.subscriptions import Due, claim, record_failed, record_posted
-from queries.view import Msg, _
+from queries.view import Msg, _, _n
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,9 @@ def digest_chart(session: Session, digest: Digest, speak: Speaker) -> bytes:
         session, date.fromisoformat(digest.day), target=r.target, filters=r.filters
     )
     slice_ = " · ".join(([r.target.value] if r.target else []) + [f.describe() for f in r.filters])
-    heading = speak(_("Installed units, last {n} days", n=HISTORY_DAYS))
+    heading = speak(
+        _n("Installed units, last {n} day", "Installed units, last {n} days", HISTORY_DAYS)
+    )
     return installed_chart(history, title=heading + (f" · {slice_}" if slice_ else ""), speak=speak)
 
 

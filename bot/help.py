@@ -64,7 +64,7 @@ class HelpAnswer:
                     q.summary,
                     _(
                         "e.g. {examples}",
-                        examples=" · ".join(f"{self.command} {e}" for e in q.examples),
+                        examples=" · ".join(f"`{self.command} {e}`" for e in q.examples),
                     ),
                 ),
             )

@@ -57,6 +57,16 @@ def catalog(lang: str) -> gettext.NullTranslations:
 
 
 @cache
+def format_pattern(lang: str) -> str:
+    # The locale's medium date with its short time: "Dec 3, 2026, 2:05 PM", "03.12.2026, 14:05".
+    locale = Locale.parse(lang)
+    glue = str(locale.datetime_formats["medium"])
+    return glue.replace("{1}", locale.date_formats["medium"].pattern).replace(
+        "{0}", locale.time_formats["short"].pattern
+    )
+
+
+@cache
 def _percent_pattern(lang: str) -> str:
     # The locale's own percent pattern (45,3 % in German, 45.3% in English), one decimal.
     pattern = Locale.parse(lang).percent_formats[None].pattern
@@ -149,7 +159,8 @@ class Speaker:
         return MISSING if d is None else format_date(d, "medium", locale=self.lang)
 
     def moment(self, t: datetime) -> str:
-        return format_datetime(t, "medium", locale=self.lang)
+        """A date and time to the minute (naive: as given)."""
+        return format_datetime(t, format_pattern(self.lang), locale=self.lang)
 
     def yes_no(self, value: bool) -> str:
         return self(_("yes") if value else _("no"))

@@ -17,7 +17,7 @@ from queries.request import (
     Request,
     Target,
 )
-from queries.view import Msg, _
+from queries.view import Msg, _, dimension
 from queries.vocabulary import Vocabulary
 
 MAX_LENGTH = 1000
@@ -227,7 +227,7 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
         i += 1
 
     if top is not None and not takes & {TOP, COUNT}:
-        ranked = [q.verb for q in QUERIES.values() if q.modifiers & {TOP, COUNT}]
+        ranked = sorted(q.verb for q in QUERIES.values() if q.modifiers & {TOP, COUNT})
         raise ParseError(
             _(
                 "“top N” works with {verbs}, not with {verb}.",
@@ -266,7 +266,11 @@ def _rank(word: str | None, ctx: _Context) -> str:
     if word is not None and word.lower() in ("revenue", "units", "unit"):
         return "units" if word.lower().startswith("unit") else "revenue"
     raise ParseError(
-        _("top ranks customers by revenue or by units."),
+        _(
+            "top ranks customers {by_revenue} or {by_units}.",
+            by_revenue="`by revenue`",
+            by_units="`by units`",
+        ),
         example=f"{ctx.command} top 5 printers by units",
     )
 
@@ -333,7 +337,7 @@ def _filter(word: str | None, ctx: _Context, verb: str) -> Filter:
             if stored.lower() == value.lower():
                 return Filter(dimension=dim, value=stored, label=f"{dim}:{stored}")
         raise ParseError(
-            _("No customer has {dimension} “{value}”.", dimension=dim, value=value[:40]),
+            _("No customer has {dimension} “{value}”.", dimension=dimension(dim), value=value[:40]),
             example=example,
             suggestions=tuple(f"in {dim}:{v}" for v in _closest(value, values.get(dim, ()))),
         )

@@ -68,13 +68,13 @@ class Concentration:
             "tall": Label("tall", _("TALL")),
         }.get(self.verdict or "", Label("", _("NO REVENUE")))
         sentence = _n(
-            "{verdict}: the top {top} of {n} paying customer brings {share} of {revenue};"
-            " HHI {hhi}",
-            "{verdict}: the top {top} of {n} paying customers bring {share} of {revenue};"
-            " HHI {hhi}",
-            self.customers,
+            "{verdict}: the top {n} of {customers} paying customers brings {share} of"
+            " {revenue}; HHI {hhi}",
+            "{verdict}: the top {n} of {customers} paying customers bring {share} of"
+            " {revenue}; HHI {hhi}",
+            self.top_customers,
             verdict=verdict,
-            top=self.top_customers,
+            customers=self.customers,
             share=Percent(self.top20_share),
             revenue=Money(self.revenue),
             hhi=self.hhi,
@@ -97,7 +97,7 @@ class Concentration:
                         Column("customers", CUSTOMERS, "count"),
                         Column("revenue", REVENUE, "money"),
                         Column("top_customers", _("top customers"), "count"),
-                        Column("top20_share", _("top 20% share"), "percent"),
+                        Column("top20_share", _("share of the top 20%"), "percent"),
                         Column("hhi", _("HHI"), "decimal"),
                         Column("verdict", _("verdict"), "label"),
                     ),
@@ -116,7 +116,7 @@ class Concentration:
             paged=False,
             definition=_(
                 "Among customers with positive revenue over the last 365 days; tall when"
-                " the top 20% bring 80% or more."
+                " the top 20% bring at least 80%."
             ),
         )
 

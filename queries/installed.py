@@ -55,10 +55,10 @@ class InstalledBase:
             title=_("Installed base"),
             **framing(self.request),
             headline=_n(
-                "{n} customer with {units} units installed",
-                "{n} customers with {units} units installed",
+                "{n} customer with {units} installed",
+                "{n} customers with {units} installed",
                 self.customers,
-                units=self.units,
+                units=_n("{n} unit", "{n} units", self.units),
             ),
             figures=(
                 Figure(self.customers, "count", CUSTOMERS),

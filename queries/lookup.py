@@ -179,8 +179,8 @@ class CustomerCard:
                         Column("sku", SKU),
                         Column("category", CATEGORY),
                         Column("site", _("site")),
-                        Column("installed_on", _("installed"), "date"),
-                        Column("removed_on", _("removed"), "date"),
+                        Column("installed_on", _("installed on"), "date"),
+                        Column("removed_on", _("removed on"), "date"),
                         Column("active", _("in use"), "bool"),
                     ),
                     rows=[

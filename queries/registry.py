@@ -134,7 +134,7 @@ QUERIES: dict[str, QuerySpec] = {
         QuerySpec(
             verb="concentration",
             usage="concentration [target] [in <value>]",
-            summary=_("broad or tall: share of revenue from the top 20% of customers, and HHI"),
+            summary=_("broad or tall: the top 20%'s share of revenue, and HHI"),
             examples=("concentration", "concentration in government"),
             run=concentration,
         ),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.ask import ask_json
+from bot.ask import ask
 from bot.settings import Settings
 from queries.registry import QUERIES
 from tests.queries.world import D, build_world
@@ -19,7 +19,7 @@ TESTS = Path(__file__).parent
 @pytest.mark.parametrize("verb", list(QUERIES))
 def test_every_query_is_documented(verb: str) -> None:
     spec = QUERIES[verb]
-    assert spec.title and spec.summary and spec.definition
+    assert spec.summary.id
     assert spec.usage.startswith(verb)
     assert spec.examples and all(e.split()[0] == verb for e in spec.examples)
 
@@ -35,5 +35,7 @@ def test_every_example_parses_and_answers(session: Session) -> None:
     build_world(session)
     for spec in QUERIES.values():
         for example in spec.examples:
-            reply = ask_json(session, example, as_of=D, settings=Settings())
-            assert reply["kind"] == spec.verb, example
+            answer = ask(session, example, as_of=D, settings=Settings())
+            assert answer.to_json()["kind"] == spec.verb, example
+            view = answer.view()
+            assert view.title.id and view.headline.id and view.definition is not None, example

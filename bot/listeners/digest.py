@@ -46,6 +46,11 @@ from queries.view import Msg, _
 log = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("subscribe", "unsubscribe", "list", "now")
+STATUSES = {
+    "posted": _("posted"),
+    "failed": _("failed"),
+    "claimed": _("being posted"),
+}
 
 
 def is_digest_subcommand(text: str) -> bool:
@@ -104,7 +109,8 @@ def handle(
         outcome = "bad_input"
         reply = render_error(exc, command=svc.settings.command_name, speak=speak)
     except ValueError:
-        outcome, reply = "bad_input", _note(f":warning: {speak(_('A quote is not closed.'))}")
+        unclosed = speak(_("A quote is not closed."))
+        outcome, reply = "bad_input", _note(f":warning: {unclosed}")
     write_audit(svc.sessions, asked, outcome=outcome, verb="digest")
     send(respond, client, asker, reply)
 
@@ -274,9 +280,10 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
             if s.scope:
                 parts.append(f"*{_esc(s.scope)}*")
             parts.append(f"lang:{s.lang or svc.settings.language}")
-            parts.append(said(_("active") if s.active else _("paused")))
+            parts.append(said(_("running") if s.active else _("paused")))
             if last is not None:
-                parts.append(said(_("last: {day} {status}", day=last.day, status=last.status)))
+                status = STATUSES.get(last.status, Msg(last.status))
+                parts.append(said(_("last: {day} {status}", day=last.day, status=status)))
             if s.last_error:
                 parts.append(said(_("error: {error}", error=f"`{_esc(s.last_error)}`")))
             lines.append("• " + " · ".join(parts))
@@ -290,7 +297,8 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
                 )
             )
         )
-    return _note(f"*{said(_('Daily digest subscriptions'))}*\n" + "\n".join(lines))
+    heading = said(_("Daily digest subscriptions"))
+    return _note(f"*{heading}*\n" + "\n".join(lines))
 
 
 def _now(svc: Services, client: WebClient, args: list[str], said: Said) -> Message:

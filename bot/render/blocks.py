@@ -219,14 +219,14 @@ def render_apology(
             "The database cannot be reached right now, so that could not be done; nothing was"
             " changed. Questions are still answered from basebot's copy of the data where there"
             " is one. Try again in a few minutes (incident id {incident}).",
-            incident=incident,
+            incident=f"`{incident}`",
         )
     else:
         text = _(
             "Sorry, something went wrong on my side while answering that. Nothing was changed."
             " Incident id {incident}: pass it on to your basebot admin, who can find the"
             " details in the app's log.",
-            incident=incident,
+            incident=f"`{incident}`",
         )
     said = f":warning: {_esc(speak(text))}"
     return _finish([_section(said)], said, speak)

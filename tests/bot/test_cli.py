@@ -35,7 +35,7 @@ def test_text_as_of_in_the_command_wins_over_the_flag(
 ) -> None:
     assert main(["ask", "installed printers as of 2026-06-29", "--as-of", "2026-06-30"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Installed base · printers · as of 2026-06-29")
+    assert out.startswith("Installed base · printers · as of Jun 29, 2026")
     assert "2 customers with 4 units installed" in out
 
 

@@ -95,7 +95,7 @@ def test_in_values_are_case_insensitive_and_resolve_to_stored_values() -> None:
 
 def test_a_value_of_two_dimensions_must_be_qualified() -> None:
     err = error("customers in retail", CLASH)
-    assert "more than one dimension" in err.problem
+    assert "more than one dimension" in err.message
     assert "in industry:retail" in err.suggestions and "in channel:retail" in err.suggestions
     assert p("customers in industry:retail", CLASH).filters[0].dimension == "industry"
 
@@ -103,7 +103,7 @@ def test_a_value_of_two_dimensions_must_be_qualified() -> None:
 def test_unknown_target_names_the_closest_categories() -> None:
     err = error("installed printrs")
     assert err.suggestions[0] == "printers"
-    assert "Known categories: copiers, printers, service, toner" in err.problem
+    assert "Known categories: copiers, printers, service, toner" in err.message
 
 
 def test_top_upsell_and_rules() -> None:
@@ -139,16 +139,16 @@ def test_customer_lookup_keeps_the_name_whole() -> None:
         ("customers in planet:mars", "not a customer dimension"),
         ("customers in region:mars", "No customer has region"),
         ("top 0", "whole number from 1"),
-        ("top 5 by colour", "by revenue or by units"),
-        ("installed top 5", "works with top and upsell"),
+        ("top 5 by colour", "`by revenue` or `by units`"),
+        ("installed top 5", "works with top, upsell"),
         ("health printers", "takes no target"),
         ("customer", "which customer"),
         ('customer "Acme', "quote is not closed"),
-        ("x" * 1001, "the limit is 1000"),
+        ("x" * 1001, "the limit is 1,000"),
     ],
 )
 def test_every_mistake_gets_a_reason_and_an_example(text: str, says: str) -> None:
-    assert says in error(text).problem
+    assert says in error(text).message
 
 
 def test_help_and_empty() -> None:

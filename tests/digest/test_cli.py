@@ -38,8 +38,8 @@ def test_dry_run_needs_no_slack(
     )
     fallback, _, _ = capsys.readouterr().out.partition("\n\n")
     assert fallback == (
-        "Daily digest · printers · EMEA · as of 2026-06-30: 2026-06-29: 1 new customer, 1 "
-        "purchase line (1,600.00 USD), 1 unit installed, 0 removed; installed base +1 unit "
+        "Daily digest · printers · EMEA · as of Jun 30, 2026: Jun 29, 2026: 1 new customer, 1 "
+        "purchase line ($1,600.00), 1 unit installed, 0 removed; installed base +1 unit "
         "on the week."
     )
     assert (data["kind"], data["day"], data["new_customers"], data["revenue"]) == (

@@ -195,10 +195,10 @@ def test_subscriptions_post_their_slice_with_the_chart(
     assert [o.status for o in outcomes] == ["posted", "posted"]
     (whole,) = _posts(slack, before, "C0ALL")
     (emea,) = _posts(slack, before, "C0EMEA")
-    assert str(whole["text"]).startswith("Daily digest · as of 2026-06-30: 2026-06-29: 2 new")
+    assert str(whole["text"]).startswith("Daily digest · as of Jun 30, 2026: Jun 29, 2026: 2 new")
     assert str(emea["text"]).startswith(
-        "Daily digest · printers · EMEA · as of 2026-06-30: 2026-06-29: 1 new customer, "
-        "1 purchase line (1,600.00 USD)"
+        "Daily digest · printers · EMEA · as of Jun 30, 2026: Jun 29, 2026: 1 new customer, "
+        "1 purchase line ($1,600.00)"
     )
     assert "Mesa" not in str(emea["blocks"]) and "Acme" not in str(emea["blocks"])
     for post in (whole, emea):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.digest import DigestUsageError, parse_channel, parse_subscription
+from bot.i18n import speaker
 from bot.listeners.digest import handle, is_digest_subcommand
 from bot.listeners.replies import Asker
 from bot.listeners.services import Services
@@ -52,6 +53,7 @@ def _run(
         respond,  # type: ignore[arg-type]
         client,
         Asker.from_command(body),
+        speaker(),
     )
     assert len(respond.said) == 1 and respond.said[0]["response_type"] == "ephemeral"
     return respond.last
@@ -132,7 +134,7 @@ def test_subscribe_list_unsubscribe(
 
     listed = _run(sessions, settings, "digest list")
     assert listed.count("• ") == 3
-    assert "<#C0SALES> at 09:00 UTC for *printers in EMEA* · active" in listed
+    assert "<#C0SALES> at 09:00 UTC · *printers in EMEA* · lang:en · running" in listed
 
     said = _run(sessions, settings, "digest unsubscribe <#C0SALES> printers in EMEA")
     assert "will no longer get the daily digest for *printers in EMEA*" in said
@@ -156,7 +158,7 @@ def test_list_shows_failures(
         assert row is not None
         record_failed(session, row.id, error="channel_not_found", now=now, pause=True)
     listed = _run(sessions, settings, "digest list")
-    assert "· paused · last: 2026-06-30 failed · error: `channel_not_found`" in listed
+    assert "· paused · last: Jun 30, 2026 failed · error: `channel_not_found`" in listed
 
 
 def test_bad_subcommands_say_what_was_wrong(
@@ -212,7 +214,9 @@ def test_digests_only_go_to_channels_the_rules_allow(
         body = {"text": text, "user_id": "U0MANAGER", "channel_id": "C0HERE", "team_id": "T1"}
         client = WebClient(token="xoxb-digest-test", base_url=settings.slack_api_url or "")
         before = len(slack.calls())
-        handle(services, body, respond, client, Asker.from_command(body))  # type: ignore[arg-type]
+        handle(  # type: ignore[arg-type]
+            services, body, respond, client, Asker.from_command(body), speaker()
+        )
         assert "`public_channels` does not include it" in respond.last
         assert not [c for c in slack.calls()[before:] if c.method == "chat.postMessage"]
     assert _subs(sessions) == []

@@ -62,6 +62,8 @@ class SlackStandIn:
         self._files = itertools.count(1)
         self._scripts: dict[str, list[Scripted]] = {}
         self._refused: dict[str, str] = {}
+        # users.info: each user's Slack locale (include_locale); anyone else is en-US.
+        self.locales: dict[str, str] = {}
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -173,6 +175,11 @@ class SlackStandIn:
             return 200, {"ok": True, "channel": channel, "ts": "1700000000.000100"}
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": "1700000000.000200"}
+        if method == "users.info":
+            user = str(data.get("user") or "")
+            with self._changed:
+                locale = self.locales.get(user, "en-US")
+            return 200, {"ok": True, "user": {"id": user, "locale": locale}}
         if method == "conversations.open":
             return 200, {"ok": True, "channel": {"id": "D" + str(data.get("users", "X"))}}
         if method == "files.getUploadURLExternal":

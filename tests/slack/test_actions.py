@@ -57,7 +57,7 @@ def test_a_page_keeps_the_date_it_was_asked_for(slack: Slack) -> None:
 
 def test_a_customers_installations_page(slack: Slack) -> None:
     card = ask(slack, f"customer Hydra as of {AS_OF}")
-    assert card["blocks"][0]["text"]["text"] == f"Customer · Hydra Hospital · as of {AS_OF}"
+    assert card["blocks"][0]["text"]["text"] == "Customer · Hydra Hospital · as of Jun 30, 2026"
     assert f"Rows 1–20 of {HYDRA_UNITS}" in shown(card)
     [more] = click(slack, buttons(card["blocks"])["basebot_page_next"])
     assert f"Rows 21–{HYDRA_UNITS} of {HYDRA_UNITS}" in shown(more)
@@ -72,7 +72,7 @@ def test_several_matches_offer_buttons_to_pick_one(slack: Slack) -> None:
     assert picks[0]["text"]["text"] == "Zeta Print 01 (Z01)"
     [card] = click(slack, picks[0])
     assert card["replace_original"] is True
-    assert card["blocks"][0]["text"]["text"] == f"Customer · Zeta Print 01 · as of {AS_OF}"
+    assert card["blocks"][0]["text"]["text"] == "Customer · Zeta Print 01 · as of Jun 30, 2026"
     [rest] = click(slack, found["basebot_page_next"])
     rest_picks = [a for a in buttons(rest["blocks"]) if a.startswith("basebot_pick_")]
     assert len(rest_picks) == 5

@@ -81,14 +81,14 @@ def test_hostile_text_never_gives_a_500_or_a_traceback(
 
 def test_four_kilobytes_is_refused_with_the_limit(slack: Slack) -> None:
     said = shown(reply(slack, "installed " + "x" * 4086))
-    assert "That command is 4096 characters long; the limit is 1000." in said
+    assert "That command is 4,096 characters long; the limit is 1,000." in said
 
 
 def test_a_customer_name_never_becomes_a_mention(slack: Slack) -> None:
     answer = reply(slack, f"customer ESC as of {AS_OF}")
     assert answer["blocks"][0]["text"] == {
         "type": "plain_text",  # shown as typed, never parsed
-        "text": f"Customer · <!channel> & <@U999> Sons · as of {AS_OF}",
+        "text": "Customer · <!channel> & <@U999> Sons · as of Jun 30, 2026",
         "emoji": True,
     }
     parsed = mrkdwn(answer)

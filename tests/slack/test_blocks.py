@@ -11,6 +11,7 @@ import pytest
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
 
 from bot.help import HelpAnswer
+from bot.i18n import speaker
 from bot.parsing import ParseError
 from bot.render.blocks import (
     MAX_BLOCKS,
@@ -27,9 +28,11 @@ from bot.render.text import render_text
 from queries.health import Check, HealthReport
 from queries.installed import InstalledBase, InstalledRow
 from queries.lookup import CustomerCard, InstallationLine, Match, Profile, PurchaseLine
+from queries.registry import QUERIES
 from queries.request import DIRECT, OFFLINE, Request, Source, Target
 from queries.results import Answer
 from queries.upsell import Candidate, UpsellList
+from queries.view import Msg
 from tests.slack.driver import buttons, check_blocks, mrkdwn
 
 D = date(2026, 6, 30)
@@ -147,7 +150,7 @@ def test_csv_holds_every_row_with_plain_numbers() -> None:
     name, content = csv_file(card(300))
     assert name == "basebot-customer-big-2026-06-30.csv"
     rows = list(csv.reader(io.StringIO(content)))
-    assert rows[0] == ["serial", "sku", "category", "site", "installed", "removed", "in use"]
+    assert rows[0] == ["serial", "sku", "category", "site", "installed_on", "removed_on", "active"]
     assert len(rows) == 301 and rows[1][4:] == ["2026-06-30", "", "yes"]
     _, top = csv_file(upsell(3))
     assert list(csv.reader(io.StringIO(top)))[1][4] == "0"
@@ -158,13 +161,19 @@ def test_help_is_the_registry_text() -> None:
     message = render_help(answer)
     check_blocks(message.blocks)
     assert message.blocks[0]["text"]["text"] == "Help · /inventory commands"
-    unescaped = message.text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    assert unescaped == render_text(answer)
+    shown = json.dumps(message.blocks, ensure_ascii=False).replace("&lt;", "<").replace("&gt;", ">")
+    cli = render_text(answer)
+    for spec in QUERIES.values():
+        for said in (shown, cli):
+            assert f"/inventory {spec.usage}" in said
+            assert all(f"`/inventory {e}`" in said for e in spec.examples)
 
 
 def test_errors_and_apologies() -> None:
     error = ParseError(
-        "I don't know “<!here>”.", example="/base installed printers", suggestions=("printers",)
+        Msg("I don't know “<!here>”."),
+        example="/base installed printers",
+        suggestions=("printers",),
     )
     message = render_error(error)
     check_blocks(message.blocks)
@@ -178,7 +187,7 @@ def test_errors_and_apologies() -> None:
 def test_more_than_fifty_blocks_are_cut_keeping_the_buttons() -> None:
     button = ButtonElement(text="Next", action_id="n", value="v")
     blocks = [SectionBlock(text=f"line {i}") for i in range(70)] + [ActionsBlock(elements=[button])]
-    message = _finish(blocks, "text")
+    message = _finish(blocks, "text", speaker())
     assert len(message.blocks) == MAX_BLOCKS
     assert message.blocks[-1]["type"] == "actions"
     assert message.blocks[-2]["type"] == "context"
@@ -191,7 +200,8 @@ def test_more_than_fifty_blocks_are_cut_keeping_the_buttons() -> None:
         (Source(DIRECT), "Read directly from the database"),
         (
             Source(OFFLINE, datetime(2026, 12, 3, 14, 5, tzinfo=UTC)),
-            "The database cannot be reached: these figures are its data as of 2026-12-03 14:05",
+            "The database cannot be reached: these figures are its data as of Dec 3, 2026,"
+            " 2:05\u202fPM UTC",
         ),
     ],
 )

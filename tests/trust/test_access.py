@@ -8,6 +8,7 @@ import pytest
 
 from bot.access import EVERYONE, load_rules
 from bot.app import web_client
+from bot.i18n import speaker
 from bot.parsing import VERBS
 from bot.serve import socket_handler, wsgi_app
 from bot.settings import Settings, SettingsError
@@ -31,7 +32,7 @@ def test_the_example_file_loads_and_says_what_it_says() -> None:
 
     refused = rules.check(verb="customer", user="U1", channel="C0SALES", public=False)
     assert refused is not None and refused.rule == "verbs.customer"
-    assert "S0SALES" in refused.message
+    assert "S0SALES" in speaker()(refused.message)
     assert (
         rules.check(verb="customer", user="U1", channel="C1", public=False, groups=support) is None
     )
