@@ -45,6 +45,18 @@ def engine(
 
 
 @pytest.fixture()
+def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The hand-built world (tests/queries/world.py) in a SQLite file that DATABASE_URL names."""
+    from tests.committed import sqlite_file
+    from tests.queries.world import build_world
+
+    url = sqlite_file(tmp_path / "world.db", build_world)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return url
+
+
+@pytest.fixture()
 def session(engine: Engine) -> Iterator[Session]:
     with engine.connect() as conn:
         trans = conn.begin()

@@ -12,16 +12,6 @@ import pytest
 
 from bot.__main__ import main
 from queries.db import make_engine, make_sessionmaker
-from tests.committed import sqlite_file
-from tests.queries.world import build_world
-
-
-@pytest.fixture()
-def world_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = sqlite_file(tmp_path / "world.db", build_world)
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    return url
 
 
 def test_ask_json(world_db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -149,8 +149,7 @@ def test_an_expired_response_url_falls_back_to_post_ephemeral(
     assert posted.data["channel"] == "C0GENERAL"
     assert posted.headers["authorization"] == "Bearer xoxb-test-token"
     assert (
-        posted.data["blocks"][0]["text"]["text"]
-        == "Installed base · printers · as of Jun 30, 2026"
+        posted.data["blocks"][0]["text"]["text"] == "Installed base · printers · as of Jun 30, 2026"
     )
 
 
@@ -163,8 +162,7 @@ def test_a_public_answer_whose_response_url_expired_is_posted_to_the_channel(
         lambda c: c.method == "chat.postMessage" and c.data["channel"] == channel
     )
     assert (
-        posted.data["blocks"][0]["text"]["text"]
-        == "Installed base · printers · as of Jun 30, 2026"
+        posted.data["blocks"][0]["text"]["text"] == "Installed base · printers · as of Jun 30, 2026"
     )
     assert posted.data["text"].startswith("Installed base · printers · as of Jun 30, 2026: ")
 
