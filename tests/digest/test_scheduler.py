@@ -33,6 +33,7 @@ def _subscribe(
     at: str = "08:00",
     tz: str = "Europe/Berlin",
     by: str = "U0MANAGER",
+    lang: str | None = None,
 ) -> int:
     with sessions() as session, session.begin():
         sub, _ = subscribe(
@@ -43,6 +44,7 @@ def _subscribe(
             scope=scope,
             now=CREATED,
             created_by=by,
+            lang=lang,
         )
         return sub.id
 
@@ -243,3 +245,22 @@ def test_the_scheduler_does_not_post_where_the_rules_forbid(
         sub = session.get(DigestSubscription, sub_id)
         assert sub is not None and not sub.active
         assert "public_channels" in (sub.last_error or "")
+
+
+def test_a_subscription_posts_in_its_language(
+    sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
+) -> None:
+    _subscribe(sessions, "C0DE", "printers in EMEA", lang="de")
+    _subscribe(sessions, "C0RU", "printers in EMEA", lang="ru")
+    before = len(slack.calls())
+    outcomes = tick(sessions, delivery_client(settings), settings, now=AT_0805)
+    assert [o.status for o in outcomes] == ["posted", "posted"]
+    (german,) = _posts(slack, before, "C0DE")
+    (russian,) = _posts(slack, before, "C0RU")
+    assert str(german["text"]).startswith(
+        "Tagesübersicht · printers · EMEA · Stand 30.06.2026: 29.06.2026: 1 neuer Kunde"
+    )
+    assert "1.600,00\xa0$" in str(german["text"])
+    assert str(russian["text"]).startswith("Ежедневная сводка · printers · EMEA")
+    done = [c.data for c in slack.calls()[before:] if c.method == "files.completeUploadExternal"]
+    assert any("Installierte Basis 29.06.2026" in str(d.get("files")) for d in done), done

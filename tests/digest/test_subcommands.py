@@ -42,7 +42,11 @@ class FakeRespond:
 
 
 def _run(
-    sessions: sessionmaker[Session], settings: Settings, text: str, channel: str = "C0HERE"
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    text: str,
+    channel: str = "C0HERE",
+    lang: str = "en",
 ) -> str:
     respond = FakeRespond()
     body = {"text": text, "user_id": "U0MANAGER", "channel_id": channel, "team_id": "T0001"}
@@ -53,7 +57,7 @@ def _run(
         respond,  # type: ignore[arg-type]
         client,
         Asker.from_command(body),
-        speaker(),
+        speaker(lang),
     )
     assert len(respond.said) == 1 and respond.said[0]["response_type"] == "ephemeral"
     return respond.last
@@ -220,3 +224,21 @@ def test_digests_only_go_to_channels_the_rules_allow(
         assert "`public_channels` does not include it" in respond.last
         assert not [c for c in slack.calls()[before:] if c.method == "chat.postMessage"]
     assert _subs(sessions) == []
+
+
+def test_a_subscription_keeps_its_language(
+    sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
+) -> None:
+    said = _run(sessions, settings, "digest subscribe <#C0DE|de> 07:30 lang:de printers")
+    assert "in German" in said
+    said = _run(sessions, settings, "digest subscribe <#C0FR|fr> 07:30", lang="fr")  # the asker's
+    assert "recevra le résumé quotidien" in said and "en français" in said
+    with sessions() as session:
+        langs = {
+            s.channel_id: (s.lang, s.scope) for s in session.scalars(select(DigestSubscription))
+        }
+    assert langs["C0DE"] == ("de", "printers") and langs["C0FR"] == ("fr", "")
+    listed = _run(sessions, settings, "digest list")
+    assert "lang:de" in listed and "lang:fr" in listed
+    said = _run(sessions, settings, "digest subscribe <#C0ES|es> lang:es")
+    assert "“lang:es” is not a language I speak: lang:en, lang:de" in said
