@@ -345,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers customer-base and installed-base questions. Without a subcommand:"
         " a local console on the configured database (demo data on first use).",
     )
+    _lang_option(parser)
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("ask", help="answer one command, e.g. basebot ask 'installed printers'")
     p.add_argument("text", help="the command, as typed after /base")
