@@ -202,6 +202,7 @@ def test_manifest_declares_the_command_interactivity_and_least_scopes() -> None:
         "chat:write",
         "files:write",
         "im:write",
+        "users:read",
     ]
     assert "user" not in manifest["oauth_config"]["scopes"]
     assert 174 <= len(manifest["display_information"]["long_description"]) <= 4000
