@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import SettingsError
-from queries.view import Msg, _
+from queries.view import Msg, _, code
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +87,7 @@ class Rules:
                 message=_(
                     "You can't run {verb} here: the access rule {rule} refused it. Ask your"
                     " basebot admin if you need it.",
-                    verb=f"`{verb}`",
+                    verb=code(verb),
                     rule=rule.describe(),
                 ),
             )

@@ -29,7 +29,7 @@ from queries.digest import Digest
 from queries.history import HISTORY_DAYS, installed_history
 from queries.request import Request
 from queries.subscriptions import Due, claim, record_failed, record_posted
-from queries.view import Msg, _, _n
+from queries.view import Msg, _, _n, code, mention
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
                 _(
                     "“{word}” is not a language I speak: {languages}. Example: {example}",
                     word=langs[-1][:40],
-                    languages=", ".join(f"lang:{code}" for code in LANGUAGES),
-                    example=f"{SUBSCRIBE_EXAMPLE} lang:de",
+                    languages=", ".join("lang:" + lang for lang in LANGUAGES),
+                    example=SUBSCRIBE_EXAMPLE + " lang:de",
                 )
             )
     channel = None
@@ -324,9 +324,9 @@ def _tell_subscriber(
         _(
             "I couldn't post the daily digest in {channel}: {reason}. The subscription is"
             " paused; subscribe again when it is fixed ({example}).",
-            channel=f"<#{channel_id}>",
+            channel=mention(channel_id),
             reason=reason,
-            example=f"`{settings.command_name} digest subscribe <#{channel_id}>`",
+            example=code(f"{settings.command_name} digest subscribe {mention(channel_id)}"),
         )
     )
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]

@@ -39,9 +39,6 @@ class Msg:
     n: int | None = None
     params: tuple[tuple[str, Any], ...] = ()
 
-    def get(self, name: str) -> Any:
-        return dict(self.params)[name]
-
 
 def _(msgid: str, /, **params: Any) -> Msg:
     """Mark a message for translation (extracted by `pybabel extract`)."""
@@ -138,6 +135,16 @@ class View:
     @property
     def main(self) -> Table | None:
         return self.tables[0] if self.tables else None
+
+
+def code(text: str) -> str:
+    """A command, id or error as code (`…`): a parameter's markup, never translated."""
+    return f"`{text}`"
+
+
+def mention(channel_id: str) -> str:
+    """A Slack channel mention, which Slack shows as the channel's name."""
+    return f"<#{channel_id}>"
 
 
 def framing(request: Request) -> dict[str, Any]:

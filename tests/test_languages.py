@@ -94,7 +94,7 @@ def _data(answer: Answer) -> set[str]:
     return found
 
 
-def _untranslated(text: str, data: set[str]) -> list[str]:
+def untranslated(text: str, data: set[str]) -> list[str]:
     """Words left once translated messages, data and figures are taken out."""
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     while True:
@@ -133,7 +133,7 @@ def test_pseudo_locale_every_verb_every_surface(world: Session) -> None:
             "shared": shown(render_answer(answer, speak=PSEUDO, shared_by="U0AB").__dict__),
         }
         for surface, said in surfaces.items():
-            words = _untranslated(said, data)
+            words = untranslated(said, data)
             if words:
                 leftovers[f"{command} ({surface})"] = words
     assert not leftovers, json.dumps(leftovers, indent=1, ensure_ascii=False)
@@ -148,7 +148,7 @@ def test_pseudo_locale_errors_notices_and_notes(world: Session) -> None:
         data = {error.example, *error.suggestions, command, "/base help"}
         data |= {w for w in re.findall(r"“([^”]*)”", error.text(speaker()))}
         for said in (error.text(PSEUDO), shown(render_error(error, speak=PSEUDO).__dict__)):
-            words = _untranslated(said, data)
+            words = untranslated(said, data)
             if words:
                 leftovers[command] = words
     others = {
@@ -157,13 +157,13 @@ def test_pseudo_locale_errors_notices_and_notes(world: Session) -> None:
         "notice": render_notice(_("That button is out of date: ask again."), speak=PSEUDO),
     }
     for name, message in others.items():
-        words = _untranslated(shown(message.__dict__), {"AB12"})
+        words = untranslated(shown(message.__dict__), {"AB12"})
         if words:
             leftovers[name] = words
     for source in (Source(DIRECT), Source(OFFLINE, datetime(2026, 12, 3, 14, 5))):
         answer = ask(world, "installed", as_of=D, settings=SETTINGS)
         answer = type(answer)(**{**answer.__dict__, "request": _with_source(answer, source)})
-        words = _untranslated(render_text(answer, speak=PSEUDO), _data(answer))
+        words = untranslated(render_text(answer, speak=PSEUDO), _data(answer))
         if words:
             leftovers[source.kind] = words
     assert not leftovers, json.dumps(leftovers, indent=1, ensure_ascii=False)
@@ -176,7 +176,7 @@ def _with_source(answer: Answer, source: Source) -> Any:
 def test_the_pseudo_check_catches_a_word_left_in_english(world: Session) -> None:
     answer = ask(world, "installed", as_of=D, settings=SETTINGS)
     said = render_text(answer, speak=PSEUDO) + "\nShare in channel"
-    assert _untranslated(said, _data(answer)) == ["Share", "in", "channel"]
+    assert untranslated(said, _data(answer)) == ["Share", "in", "channel"]
 
 
 @pytest.mark.parametrize(

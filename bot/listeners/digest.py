@@ -41,7 +41,7 @@ from bot.render.blocks import Message, render_error
 from queries.db import transaction
 from queries.request import Request
 from queries.subscriptions import last_delivery, subscribe, subscriptions, unsubscribe
-from queries.view import Msg, _
+from queries.view import Msg, _, code, mention
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def _not_allowed(channel_id: str, said: Said) -> Message:
             _(
                 "Digests may not be posted in {channel}: the access rule {rule} does not"
                 " include it.",
-                channel=f"<#{channel_id}>",
+                channel=mention(channel_id),
                 rule="`public_channels`",
             )
         )
@@ -271,7 +271,7 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
                 said(
                     _(
                         "{channel} at {time} {tz}",
-                        channel=f"<#{s.channel_id}>",
+                        channel=mention(s.channel_id),
                         time=s.local_time,
                         tz=s.tz,
                     )
@@ -285,15 +285,15 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
                 status = STATUSES.get(last.status, Msg(last.status))
                 parts.append(said(_("last: {day} {status}", day=last.day, status=status)))
             if s.last_error:
-                parts.append(said(_("error: {error}", error=f"`{_esc(s.last_error)}`")))
+                parts.append(said(_("error: {error}", error=code(_esc(s.last_error)))))
             lines.append("• " + " · ".join(parts))
     if not lines:
         return _note(
             said(
                 _(
                     "No digest subscriptions yet. Example: {example}",
-                    example=f"{svc.settings.command_name} digest subscribe #sales 08:00"
-                    " Europe/Berlin printers in EMEA",
+                    example=svc.settings.command_name
+                    + " digest subscribe #sales 08:00 Europe/Berlin printers in EMEA",
                 )
             )
         )
@@ -324,8 +324,8 @@ def _now(svc: Services, client: WebClient, args: list[str], said: Said) -> Messa
         error = str(exc.response.get("error"))
         problem = _(
             "I couldn't post in {channel}: Slack said {error}.",
-            channel=f"<#{channel.id}>",
-            error=f"`{error}`",
+            channel=mention(channel.id),
+            error=code(error),
         )
         text = said(problem)
         if error in CHANNEL_GONE:
@@ -333,7 +333,7 @@ def _now(svc: Services, client: WebClient, args: list[str], said: Said) -> Messa
         return _note(f":warning: {text}")
     day = date.fromisoformat(digest.day)
     return _note(
-        said(_("Posted the digest for {day} in {channel}.", day=day, channel=f"<#{channel.id}>"))
+        said(_("Posted the digest for {day} in {channel}.", day=day, channel=mention(channel.id)))
     )
 
 

@@ -37,7 +37,7 @@ from bot.i18n import Speaker, speaker
 from bot.parsing import ParseError
 from bot.render.text import NUMERIC, heading, source_note, table_text
 from queries.results import Answer
-from queries.view import Column, Label, Msg, Table, View, _
+from queries.view import Column, Label, Msg, Table, View, _, code
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks), enforced only here.
 MAX_BLOCKS = 50
@@ -219,14 +219,14 @@ def render_apology(
             "The database cannot be reached right now, so that could not be done; nothing was"
             " changed. Questions are still answered from basebot's copy of the data where there"
             " is one. Try again in a few minutes (incident id {incident}).",
-            incident=f"`{incident}`",
+            incident=code(incident),
         )
     else:
         text = _(
             "Sorry, something went wrong on my side while answering that. Nothing was changed."
             " Incident id {incident}: pass it on to your basebot admin, who can find the"
             " details in the app's log.",
-            incident=f"`{incident}`",
+            incident=code(incident),
         )
     said = f":warning: {_esc(speak(text))}"
     return _finish([_section(said)], said, speak)

@@ -13,14 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.digest import DigestUsageError, parse_channel, parse_subscription
-from bot.i18n import speaker
+from bot.i18n import LANGUAGES, Speaker, speaker
 from bot.listeners.digest import handle, is_digest_subcommand
 from bot.listeners.replies import Asker
 from bot.listeners.services import Services
 from bot.settings import Settings
 from queries.models import AuditEntry, DigestSubscription
 from queries.subscriptions import claim, record_failed
-from tests.slack.standin import SlackStandIn
+from tests.slack.standin import NOT_IN_CHANNEL, SlackStandIn
+from tests.test_languages import PSEUDO, untranslated
 
 
 @dataclass
@@ -46,7 +47,7 @@ def _run(
     settings: Settings,
     text: str,
     channel: str = "C0HERE",
-    lang: str = "en",
+    lang: str | Speaker = "en",
 ) -> str:
     respond = FakeRespond()
     body = {"text": text, "user_id": "U0MANAGER", "channel_id": channel, "team_id": "T0001"}
@@ -57,7 +58,7 @@ def _run(
         respond,  # type: ignore[arg-type]
         client,
         Asker.from_command(body),
-        speaker(lang),
+        lang if isinstance(lang, Speaker) else speaker(lang),
     )
     assert len(respond.said) == 1 and respond.said[0]["response_type"] == "ephemeral"
     return respond.last
@@ -242,3 +243,31 @@ def test_a_subscription_keeps_its_language(
     assert "lang:de" in listed and "lang:fr" in listed
     said = _run(sessions, settings, "digest subscribe <#C0ES|es> lang:es")
     assert "“lang:es” is not a language I speak: lang:en, lang:de" in said
+
+
+def test_every_digest_reply_comes_through_the_catalogs(
+    sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
+) -> None:
+    commands = [
+        "digest subscribe <#C0SALES|sales> 07:30 Europe/Berlin printers in EMEA",
+        "digest subscribe <#C0SALES|sales> 07:45 Europe/Berlin printers in EMEA",
+        "digest subscribe",
+        "digest list",
+        "digest unsubscribe <#C0SALES> printers in EMEA",
+        "digest unsubscribe <#C0NONE>",
+        "digest unsubscribe <#C0NONE> printers",
+        "digest subscribe #sales",
+        "digest subscribe nowhere",
+        "digest subscribe <#C0X> 25:00",
+        "digest subscribe <#C0X> Mars/Base",
+        "digest subscribe <#C0X> lang:xx",
+        "digest subscribe <#C0X> printrs",
+        'digest subscribe "<#C0X>',
+        f"digest now <#{NOT_IN_CHANNEL}>",
+    ]
+    data = {"Europe/Berlin", "printers in EMEA", "printers", "EMEA", "UTC", "Mars/Base"}
+    data |= {"sales", "nowhere", "lang:xx", "printrs", "not_in_channel", "invite", "basebot"}
+    data |= {f"lang:{lang}" for lang in LANGUAGES} | {"digest", "subscribe", "base"}
+    for command in commands:
+        said = _run(sessions, settings, command, lang=PSEUDO)
+        assert not untranslated(said, data), (command, said)
