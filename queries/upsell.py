@@ -129,29 +129,35 @@ RULES = {
 def detail(c: Candidate, d: date) -> Label:
     """What the candidate's score means, in words: `c.detail` for CSV, a message for people."""
     n = c.score
-    words = {
-        "service": _n("{n} unit in use, no service plan", "{n} units in use, no service plan", n),
-        "renewal": _n(
+    words: Msg
+    if c.rule == "service":
+        words = _n("{n} unit in use, no service plan", "{n} units in use, no service plan", n)
+    elif c.rule == "renewal":
+        words = _n(
             "service ends {day} (in {n} day)",
             "service ends {day} (in {n} days)",
             n,
             day=d + timedelta(days=n),
-        ),
-        "install": _n("{n} unit bought, not installed", "{n} units bought, not installed", n),
-        "consumables": _n(
+        )
+    elif c.rule == "install":
+        words = _n("{n} unit bought, not installed", "{n} units bought, not installed", n)
+    elif c.rule == "consumables":
+        words = _n(
             "{n} unit in use, no consumables in {days} days",
             "{n} units in use, no consumables in {days} days",
             n,
             days=CONSUMABLE_DAYS,
-        ),
-        "aging": _n(
+        )
+    elif c.rule == "aging":
+        words = _n(
             "{n} unit installed on or before {day}",
             "{n} units installed on or before {day}",
             n,
             day=years_before(d, AGING_YEARS),
-        ),
-    }
-    return Label(c.detail, words.get(c.rule, Msg(c.detail)))
+        )
+    else:
+        words = Msg(c.detail)
+    return Label(c.detail, words)
 
 
 def candidate_table(
