@@ -94,8 +94,8 @@ QUERIES: dict[str, QuerySpec] = {
             verb="retention",
             usage="retention [target] [by <dimension>] [in <value>] [as of YYYY-MM-DD]",
             summary=_(
-                "installed-base customers a year ago still there today, those lost, those"
-                " won, and the retention rate"
+                "installed-base customers kept, lost and won over the last 365 days, and the"
+                " retention rate"
             ),
             examples=("retention", "retention printers by region", "retention by category"),
             run=retention,
