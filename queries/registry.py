@@ -21,8 +21,9 @@ from queries.health import health
 from queries.installed import installed
 from queries.lookup import customer_card
 from queries.loyal import loyal
-from queries.request import CUSTOMER_DIMENSIONS, DIMENSIONS, Request
+from queries.request import CUSTOMER_DIMENSIONS, DIMENSIONS, PRODUCT_DIMENSIONS, Request
 from queries.results import Answer
+from queries.retention import retention
 from queries.top import top
 from queries.upsell import upsell
 from queries.view import Msg, _
@@ -88,6 +89,20 @@ QUERIES: dict[str, QuerySpec] = {
             ),
             examples=("compare", "compare printers", "compare in government"),
             run=compare,
+        ),
+        QuerySpec(
+            verb="retention",
+            usage="retention [target] [by <dimension>] [in <value>] [as of YYYY-MM-DD]",
+            summary=_(
+                "installed-base customers kept, lost and won over the last 365 days, and the"
+                " retention rate"
+            ),
+            examples=("retention", "retention printers by region", "retention by category"),
+            run=retention,
+            modifiers=COMMON | {BY},
+            # A product dimension's row is the retention of that category's (product's) own
+            # installed base; a time dimension has no meaning for two fixed dates.
+            dimensions=CUSTOMER_DIMENSIONS + PRODUCT_DIMENSIONS,
         ),
         QuerySpec(
             verb="upsell",
