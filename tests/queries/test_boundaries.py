@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
-from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session
 
-from bot.ask import ask_json
 from bot.settings import Settings
 from tests.builders import Fixture
-from tests.replicas import READS, replica_of
+from tests.queries.conftest import Ask
 
 SETTINGS = Settings(home_country="US")
-
-
-Ask = Callable[[str, date], dict[str, Any]]
-
-
-@pytest.fixture(params=READS)
-def ask(request: pytest.FixtureRequest, session: Session, tmp_path: Path) -> Ask:
-    """Answers from the database itself, or from a replica of the test's rows as they are."""
-
-    def answer(text: str, as_of: date) -> dict[str, Any]:
-        if request.param == "database":
-            return ask_json(session, text, as_of=as_of, settings=SETTINGS)
-        session.flush()
-        with replica_of(session.connection(), tmp_path) as replica:
-            return ask_json(replica, text, as_of=as_of, settings=SETTINGS)
-
-    return answer
 
 
 def _catalogue(f: Fixture) -> None:
@@ -42,7 +20,7 @@ def _catalogue(f: Fixture) -> None:
     f.product("TON", "toner", "consumable", for_category="printers")
 
 
-def test_loyal_windows_first_purchase_and_returns(session: Session, ask: Ask) -> None:
+def test_loyal_windows_first_purchase_and_returns(session: Session, ask_on: Ask) -> None:
     # D = 2026-06-30. Windows: W1 (03-31, 06-30], W2 (2025-12-30, 03-31],
     # W3 (2025-09-30, 2025-12-30], W4 (2025-07-01, 2025-09-30]. D-365 = 2025-06-30.
     d = date(2026, 6, 30)
@@ -73,15 +51,15 @@ def test_loyal_windows_first_purchase_and_returns(session: Session, ask: Ask) ->
     f.buy("R3", "SVC", "2026-01-01", -1, coverage=("2026-01-01", "2026-12-31"))
     f.buy("R4", "SVC", "2026-06-01", coverage=("2026-07-01", "2027-06-30"))
 
-    reply = ask("loyal", d)
+    reply = ask_on("loyal", d)
     assert (reply["customers"], reply["loyal"], reply["recurring"]) == (8, 2, 2)
     assert [tuple(r.values()) for r in reply["breakdown"]["rows"]] == [
         ("business", 7, 1, 2),
         ("government", 1, 1, 0),
     ]
-    assert ask("loyal toner", d)["loyal"] == 2
-    assert ask("loyal printers", d)["recurring"] == 2  # for_category printers
-    assert ask("loyal subscriptions", d)["recurring"] == 1
+    assert ask_on("loyal toner", d)["loyal"] == 2
+    assert ask_on("loyal printers", d)["recurring"] == 2  # for_category printers
+    assert ask_on("loyal subscriptions", d)["recurring"] == 1
 
 
 def _digest_world(f: Fixture) -> None:
@@ -108,9 +86,9 @@ def _digest_world(f: Fixture) -> None:
     f.buy("S", "SVC", "2025-06-01", -1, coverage=("2025-06-01", "2026-03-15"))  # return: no
 
 
-def test_digest_figures_for_the_day_before(session: Session, ask: Ask) -> None:
+def test_digest_figures_for_the_day_before(session: Session, ask_on: Ask) -> None:
     _digest_world(Fixture(session))
-    reply = ask("digest", date(2026, 3, 10))
+    reply = ask_on("digest", date(2026, 3, 10))
     assert reply["day"] == "2026-03-09"
     assert reply["new_customers"] == 1  # N1
     assert reply["purchase_lines"] == 3  # N1, N2 and N2's return
@@ -131,7 +109,7 @@ def test_digest_figures_for_the_day_before(session: Session, ask: Ask) -> None:
     assert reply["upsell"]["install"] == []
 
 
-def test_digest_new_customers_per_target(session: Session, ask: Ask) -> None:
+def test_digest_new_customers_per_target(session: Session, ask_on: Ask) -> None:
     # New that day: first positive line of the target (the replica reads the state rows).
     f = Fixture(session)
     _catalogue(f)
@@ -147,20 +125,20 @@ def test_digest_new_customers_per_target(session: Session, ask: Ask) -> None:
     f.buy("F", "TON", "2026-03-09")  # new, to toner
     d = date(2026, 3, 10)
     texts = ("digest", "digest printers", "digest toner", "digest in EMEA")
-    got = {text: ask(text, d)["new_customers"] for text in texts}
+    got = {text: ask_on(text, d)["new_customers"] for text in texts}
     assert got == {"digest": 2, "digest printers": 2, "digest toner": 1, "digest in EMEA": 1}
-    assert ask("digest", date(2026, 3, 11))["new_customers"] == 0
+    assert ask_on("digest", date(2026, 3, 11))["new_customers"] == 0
 
 
-def test_digest_of_a_quiet_day(session: Session, ask: Ask) -> None:
+def test_digest_of_a_quiet_day(session: Session, ask_on: Ask) -> None:
     _digest_world(Fixture(session))
-    reply = ask("digest", date(2026, 3, 20))
+    reply = ask_on("digest", date(2026, 3, 20))
     assert (reply["new_customers"], reply["purchase_lines"], reply["revenue"]) == (0, 0, 0.0)
     assert (reply["units_installed"], reply["units_removed"]) == (0, 0)
     assert reply["installed_base"]["customers_change"] == 0
 
 
-def test_aging_edge_on_29_february(session: Session, ask: Ask) -> None:
+def test_aging_edge_on_29_february(session: Session, ask_on: Ask) -> None:
     f = Fixture(session)
     _catalogue(f)
     f.customer("A")
@@ -168,16 +146,16 @@ def test_aging_edge_on_29_february(session: Session, ask: Ask) -> None:
     f.install("A", "PRN", "2023-02-28")  # D minus 5 years, 29 Feb → 28 Feb: aging
     f.install("A", "PRN", "2023-03-01")  # not yet
     f.install("A", "PRN", "2023-02-27", removed="2028-02-29")  # removed on D: not active
-    reply = ask("upsell printers aging", date(2028, 2, 29))
+    reply = ask_on("upsell printers aging", date(2028, 2, 29))
     assert [(c["customer_ref"], c["score"]) for c in reply["candidates"]] == [("A", 1)]
     # 2028-02-28 → cutoff 2023-02-28: the 02-27 unit is still in use too (2 units).
     # 2028-03-01 → cutoff 2023-03-01: the 02-28 and 03-01 units (2 units).
     for day, units in ((date(2028, 2, 28), 2), (date(2028, 3, 1), 2)):
-        later = ask("upsell printers aging", day)
+        later = ask_on("upsell printers aging", day)
         assert [(c["customer_ref"], c["score"]) for c in later["candidates"]] == [("A", units)]
 
 
-def test_renewal_and_coverage_edges(session: Session, ask: Ask) -> None:
+def test_renewal_and_coverage_edges(session: Session, ask_on: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -191,7 +169,7 @@ def test_renewal_and_coverage_edges(session: Session, ask: Ask) -> None:
     f.buy("LATER", "SVC", "2025-07-10", coverage=("2025-07-10", "2026-07-10"))
     f.buy("LATER", "SVC", "2026-06-01", coverage=("2026-07-11", "2027-07-10"))  # renewed
     f.buy("GONE", "SVC", "2024-01-01", coverage=("2024-01-01", "2026-06-29"))  # ended D-1
-    reply = ask("upsell printers", d)
+    reply = ask_on("upsell printers", d)
     renewal = [
         (c["customer_ref"], c["score"]) for c in reply["candidates"] if c["rule"] == "renewal"
     ]
@@ -200,7 +178,7 @@ def test_renewal_and_coverage_edges(session: Session, ask: Ask) -> None:
     assert service == ["GONE"]  # E0's coverage ending on D still covers D
 
 
-def test_ties_are_broken_by_customer_ref(session: Session, ask: Ask) -> None:
+def test_ties_are_broken_by_customer_ref(session: Session, ask_on: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -208,17 +186,17 @@ def test_ties_are_broken_by_customer_ref(session: Session, ask: Ask) -> None:
         f.customer(ref)
         f.buy(ref, "PRN", "2026-01-01", 1, 500)
         f.install(ref, "PRN", "2026-01-02")
-    assert [r["customer_ref"] for r in ask("top", d)["rows"]] == ["B1", "B2", "Z9"]
+    assert [r["customer_ref"] for r in ask_on("top", d)["rows"]] == ["B1", "B2", "Z9"]
     # A tie across the last place: the lower refs get it.
-    assert [r["customer_ref"] for r in ask("top 2", d)["rows"]] == ["B1", "B2"]
+    assert [r["customer_ref"] for r in ask_on("top 2", d)["rows"]] == ["B1", "B2"]
     f.customer("A0")
     f.buy("A0", "PRN", "2026-01-01", 1, 100)  # below the three: no tie at third place
-    assert [r["customer_ref"] for r in ask("top 3", d)["rows"]] == ["B1", "B2", "Z9"]
-    service = ask("upsell printers service", d)["candidates"]
+    assert [r["customer_ref"] for r in ask_on("top 3", d)["rows"]] == ["B1", "B2", "Z9"]
+    service = ask_on("upsell printers service", d)["candidates"]
     assert [c["customer_ref"] for c in service] == ["B1", "B2", "Z9"]
 
 
-def test_concentration_rounds_the_top_fifth_up(session: Session, ask: Ask) -> None:
+def test_concentration_rounds_the_top_fifth_up(session: Session, ask_on: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -226,14 +204,14 @@ def test_concentration_rounds_the_top_fifth_up(session: Session, ask: Ask) -> No
         ref = f"C{i}"
         f.customer(ref)
         f.buy(ref, "TON", "2026-01-01", 1 if revenue > 0 else -1, abs(revenue))
-    reply = ask("concentration", d)
+    reply = ask_on("concentration", d)
     # Six paying customers → ceil(1.2) = 2 → (100 + 90) / 200 = 95.0% → tall.
     assert (reply["customers"], reply["revenue"], reply["top20_share"]) == (6, 200.0, 95.0)
     assert reply["hhi"] == 4534.0  # 50² + 45² + 2.5² + 1.5² + 0.5² + 0.5²
     assert reply["verdict"] == "tall"
 
 
-def test_customer_lookup(session: Session, ask: Ask) -> None:
+def test_customer_lookup(session: Session, ask_on: Ask) -> None:
     d = date(2026, 6, 30)
     f = Fixture(session)
     _catalogue(f)
@@ -250,7 +228,7 @@ def test_customer_lookup(session: Session, ask: Ask) -> None:
     f.install("C001", "PRN", "2025-02-01", removed="2026-03-01", serial="S-GONE")
     f.install("C001", "PRN", "2026-07-01", serial="S-LATER")
 
-    card = ask("customer buyer@acme.TEST", d)
+    card = ask_on("customer buyer@acme.TEST", d)
     assert card["customer"]["customer_ref"] == "C001"
     assert [(i["serial"], i["active"]) for i in card["installations"]] == [
         ("S-ACTIVE", True),
@@ -271,19 +249,19 @@ def test_customer_lookup(session: Session, ask: Ask) -> None:
         }
     ]
     assert card["revenue"] == 220.0  # 12 × 10 + the service line at 100
-    assert ask("customer c002", d)["customer"]["name"] == "Acme Labs"
-    many = ask("customer acme", d)
+    assert ask_on("customer c002", d)["customer"]["name"] == "Acme Labs"
+    many = ask_on("customer acme", d)
     assert "customer" not in many
     # Names starting with the text first (shorter first), then names containing it.
     assert [m["customer_ref"] for m in many["matches"]] == ["C002", "C001", "C003"]
-    twins = ask("customer Twin Co", d)
+    twins = ask_on("customer Twin Co", d)
     assert [m["customer_ref"] for m in twins["matches"]] == ["C004", "C005"]
-    assert ask("customer nobody-like-this", d)["matches"] == []
-    assert ask("customer 100%", d)["matches"] == []
+    assert ask_on("customer nobody-like-this", d)["matches"] == []
+    assert ask_on("customer 100%", d)["matches"] == []
 
 
 def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(
-    session: Session, ask: Ask
+    session: Session, ask_on: Ask
 ) -> None:
     # Seven customers, each with one active printer and one active copier, no plans: every
     # service candidate scores 1 in both categories; order is then ref, then category.
@@ -296,7 +274,7 @@ def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(
         for sku in ("PRN", "COP"):
             f.buy(ref, sku, "2026-01-01")
             f.install(ref, sku, "2026-01-02")
-    full = ask("upsell service", d)["candidates"]
+    full = ask_on("upsell service", d)["candidates"]
     assert [(c["customer_ref"], c["category"]) for c in full[:4]] == [
         ("K1", "copiers"),
         ("K1", "printers"),
@@ -304,12 +282,12 @@ def test_top_n_per_rule_is_the_head_of_the_full_list_even_with_ties(
         ("K2", "printers"),
     ]
     for n in (1, 3, 5, 13):
-        assert ask(f"upsell service top {n}", d)["candidates"] == full[:n]
-    digest = ask("digest", d)["upsell"]
+        assert ask_on(f"upsell service top {n}", d)["candidates"] == full[:n]
+    digest = ask_on("digest", d)["upsell"]
     assert digest["service"] == full[:5]
 
 
-def test_install_and_removal_days_on_both_read_paths(session: Session, ask: Ask) -> None:
+def test_install_and_removal_days_on_both_read_paths(session: Session, ask_on: Ask) -> None:
     # The replica reads these from state intervals [from_on, to_on): the edges must agree.
     f = Fixture(session)
     _catalogue(f)
@@ -327,7 +305,7 @@ def test_install_and_removal_days_on_both_read_paths(session: Session, ask: Ask)
     d = date(2026, 6, 30)
     # (customers, installed customers, not installed units, removed units in 365 days)
     for day, expected in ((d, (5, 1, 3, 2)), (date(2026, 6, 29), (4, 1, 3, 1))):
-        [row] = ask("compare printers", day)["rows"]
+        [row] = ask_on("compare printers", day)["rows"]
         got = (
             row["customers"],
             row["installed_customers"],
@@ -335,21 +313,22 @@ def test_install_and_removal_days_on_both_read_paths(session: Session, ask: Ask)
             row["removed_units"],
         )
         assert got == expected, day
-    installed = ask("installed", d)
+    installed = ask_on("installed", d)
     assert (installed["customers"], installed["units"]) == (1, 1)
     scores = {
         rule: [
-            (c["customer_ref"], c["score"]) for c in ask(f"upsell printers {rule}", d)["candidates"]
+            (c["customer_ref"], c["score"])
+            for c in ask_on(f"upsell printers {rule}", d)["candidates"]
         ]
         for rule in ("install", "service")
     }
     # install: E 2 bought by D-14 (the return came later), C 2 - 1 installed; D in grace.
     assert scores == {"install": [("E", 2), ("C", 1)], "service": [("B", 1)]}
-    earlier = ask("upsell printers service", date(2026, 6, 29))["candidates"]
+    earlier = ask_on("upsell printers service", date(2026, 6, 29))["candidates"]
     assert [(c["customer_ref"], c["score"]) for c in earlier] == [("A", 1)]
 
 
-def test_customer_base_window_edges_on_both_read_paths(session: Session, ask: Ask) -> None:
+def test_customer_base_window_edges_on_both_read_paths(session: Session, ask_on: Ask) -> None:
     # The replica reads revenue as the billed total at D less that at D-365 (state rows).
     f = Fixture(session)
     _catalogue(f)
@@ -368,7 +347,7 @@ def test_customer_base_window_edges_on_both_read_paths(session: Session, ask: As
     d = date(2026, 6, 30)
 
     def rows(text: str, day: date) -> list[tuple[str, int, int, float]]:
-        got = ask(text, day)
+        got = ask_on(text, day)
         total = ("total", got["customers"], got["active_customers"], got["revenue"])
         return [total] + [
             (r["key"], r["customers"], r["active_customers"], r["revenue"])

@@ -3,10 +3,9 @@ each asked of the database itself and of a read replica of the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,26 +21,11 @@ from bot.settings import Settings
 from tests import randomdata
 from tests.builders import Fixture
 from tests.oracle import Frames, customer_ids, dim_key, in_target, load_frames
-from tests.replicas import READS, replica_of
+from tests.queries.conftest import Ask
+from tests.replicas import replica_of
 
 SETTINGS = Settings(home_country="US")
 D = date(2026, 6, 30)  # D-365 = 2025-06-30
-
-Ask = Callable[[str, date], dict[str, Any]]
-
-
-@pytest.fixture(params=READS)
-def ask_on(request: pytest.FixtureRequest, session: Session, tmp_path: Path) -> Ask:
-    """Answers from the database itself, or from a replica of the test's rows as they are."""
-
-    def answer(text: str, as_of: date) -> dict[str, Any]:
-        if request.param == "database":
-            return ask_json(session, text, as_of=as_of, settings=SETTINGS)
-        session.flush()
-        with replica_of(session.connection(), tmp_path) as replica:
-            return ask_json(replica, text, as_of=as_of, settings=SETTINGS)
-
-    return answer
 
 
 # --------------------------------------------------------------------------- hand-worked
