@@ -51,6 +51,8 @@ class Customer(Base):
     region: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(Text)
     created_on: Mapped[date | None] = mapped_column(Date)
+    # The account owner (SPEC §9): an email or a Slack user id.
+    owner: Mapped[str | None] = mapped_column(Text, index=True)
 
 
 class Product(Base):

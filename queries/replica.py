@@ -2,7 +2,7 @@
 
 Every predefined query is plain SQLAlchemy Core, so the same statements run on the primary
 database or on the replica; the replica only changes how fast they run. A replica file
-`replica-<version>-<seq>.f4.duckdb` holds exactly the rows of that data state
+`replica-<version>-<seq>.f5.duckdb` holds exactly the rows of that data state
 (queries/freshness.py); each process keeps it current with the changes logged since
 (queries/capture.py, queries/overlay.py) and answers from it only once it has applied every
 change committed before the question. A replica can make an answer slower, never different.
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "replica-"
 # What a replica file holds; a file written by code of another format is never opened.
-FORMAT = "f4"
+FORMAT = "f5"
 # DuckDB's buffer pool and working memory; what it needs beyond that it spills to disk.
 DEFAULT_REPLICA_MEMORY = "128MB"
 SUFFIX = ".duckdb"

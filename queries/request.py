@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-CUSTOMER_DIMENSIONS = ("segment", "channel", "industry", "region", "country")
+CUSTOMER_DIMENSIONS = ("segment", "channel", "industry", "region", "country", "owner")
 PRODUCT_DIMENSIONS = ("category", "product")
 TIME_DIMENSIONS = ("year", "quarter", "month")
 DIMENSIONS = CUSTOMER_DIMENSIONS + PRODUCT_DIMENSIONS + TIME_DIMENSIONS

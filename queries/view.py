@@ -173,6 +173,7 @@ def dimension(by: str) -> Msg:
         "industry": _("industry"),
         "region": _("region"),
         "country": _("country"),
+        "owner": _("owner"),
         "category": CATEGORY,
         "product": _("product"),
         "year": _("year"),

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from queries.models import Customer, Installation, Product, Purchase
 
-DIMENSIONS = ("segment", "channel", "industry", "country", "region")
+DIMENSIONS = ("segment", "channel", "industry", "country", "region", "owner")
 TIME_BUCKETS = ("year", "quarter", "month")
 RULES = ("service", "renewal", "install", "consumables", "aging")
 UNKNOWN = "(unknown)"

@@ -68,6 +68,9 @@ NAMES = (
     "Soylent", "Wonka", "Cyberdyne", "Gringotts", "Oceanic", "Monarch", "Nakatomi",
 )  # fmt: skip
 SUFFIXES = ("Ltd", "GmbH", "Inc", "SA", "KK", "Pty", "LLC", "Group", "Partners", "Holdings")
+# Account owners (SPEC §9): emails (one in two spellings) and Slack ids; None: no owner.
+OWNERS = ("ann@acme.example", "U0BOB", "cara@acme.example", None, "U0DAN", "ANN@Acme.example", None)
+
 PLACES = (
     ("AMER", "US"), ("AMER", "US"), ("AMER", "US"), ("AMER", "CA"), ("EMEA", "DE"),
     ("EMEA", "FR"), ("EMEA", "GB"), ("APAC", "JP"), ("APAC", "AU"), (None, None),
@@ -210,6 +213,8 @@ class _Builder:
                     "region": region,
                     "email": f"ops{i}@example.com" if rng.random() < 0.7 else None,
                     "created_on": None,
+                    # Not drawn from rng: every other column of every data set stays as it was.
+                    "owner": OWNERS[i * 3 % len(OWNERS)],
                 }
             )
         # Duplicate names (health check fodder): one name shared by 3 customers, one by 2.
