@@ -315,6 +315,28 @@ def _kind(raw: str) -> str:
     raise _Invalid("not one of " + ", ".join(KINDS))
 
 
+# An account owner (SPEC §9): an email address (RFC 5322's dot-atom form, a domain of
+# letter-digit-hyphen labels with a letter-led top level) or a Slack user id. Neither form
+# can hold a comma, a quote or whitespace, so the fast path may use the same pattern.
+_EMAIL = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+)
+_SLACK_USER_ID = r"[UW][A-Z0-9]+"
+_OWNER = re.compile(f"{_EMAIL}|{_SLACK_USER_ID}")
+
+
+def is_owner(value: str) -> bool:
+    """Whether `value` names an account owner: an email address or a Slack user id."""
+    return _OWNER.fullmatch(value) is not None
+
+
+def _owner(raw: str) -> str:
+    if is_owner(raw):
+        return raw
+    raise _Invalid("not an email address or a Slack user id (e.g. ann@acme.example or U0123ABCD)")
+
+
 # --- the fast path: lines that need no cleaning up go to PostgreSQL's COPY as they are ---
 #
 # Each pattern accepts only cells that the parser above would accept and stage unchanged, so
@@ -348,6 +370,7 @@ _FAST_PATTERNS: dict[Parser | None, str] = {
     _boolean: r"[Tt][Rr][Uu][Ee]|[Yy][Ee][Ss]|1|[Ff][Aa][Ll][Ss][Ee]|[Nn][Oo]|0",
     _country: r"[A-Z]{2}",
     _kind: "|".join(KINDS),
+    _owner: _OWNER.pattern,
 }
 
 
@@ -447,6 +470,7 @@ _SPECS = (
             _text("region"),
             _text("email"),
             _date_column("created_on"),
+            _Column("owner", Text(), parse=_owner),
         ),
         key=("customer_ref",),
     ),

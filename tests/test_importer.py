@@ -614,6 +614,21 @@ def test_header_problems_are_reported_on_line_1(session: Session, tmp_path: Path
     ]
 
 
+NOT_AN_OWNER = "not an email address or a Slack user id (e.g. ann@acme.example or U0123ABCD)"
+BAD_OWNERS = (
+    "ann",
+    "ann@acme",
+    "ann@@acme.example",
+    "ann lee@acme.example",
+    "Ann Lee <ann@acme.example>",
+    "mailto:ann@acme.example",
+    "u0123abcd",
+    "<@U0123ABCD>",
+    "@ann",
+    "U",
+    "ann@acmé.example",
+)
+
 BASE_ROWS = {
     "customers.csv": {
         "customer_ref": "C1",
@@ -688,6 +703,7 @@ def write_one_row(session: Session, folder: Path, file: str, column: str, value:
         ("purchases.csv", "purchased_on", "", "required value missing"),
         ("purchases.csv", "coverage_end", "2024-12-31", "required when coverage_end is given"),
         ("installations.csv", "installed_on", "", "required value missing"),
+        *(("customers.csv", "owner", bad, f"{NOT_AN_OWNER}: {bad!r}") for bad in BAD_OWNERS),
     ],
 )
 def test_each_bad_value_is_named(
@@ -721,6 +737,11 @@ def test_removed_before_installed_is_refused(session: Session, tmp_path: Path) -
         ("purchases.csv", "quantity", "-3", "quantity", -3),
         ("purchases.csv", "unit_price", "-12.5", "unit_price", -12.5),
         ("installations.csv", "removed_on", "2024-01-01", "removed_on", date(2024, 1, 1)),
+        ("customers.csv", "owner", " ann@acme.example ", "owner", "ann@acme.example"),
+        ("customers.csv", "owner", "Bea.Lee+EU@Acme.example", "owner", "Bea.Lee+EU@Acme.example"),
+        ("customers.csv", "owner", "U0123ABCD", "owner", "U0123ABCD"),
+        ("customers.csv", "owner", "W012A3CDE", "owner", "W012A3CDE"),
+        ("customers.csv", "owner", "", "owner", None),
     ],
 )
 def test_accepted_values(
@@ -744,6 +765,83 @@ def test_accepted_values(
     }[file]
     rows = session.scalars(select(model).order_by(model.__table__.c.id.desc())).first()
     assert getattr(rows, attribute) == stored
+
+
+def write_owners(folder: Path, rows: list[tuple[str, str]]) -> None:
+    """customers.csv with a name, an owner column and (ref, owner) rows written as given."""
+    lines = ["customer_ref,name,owner", *(f"{ref},Customer {ref},{owner}" for ref, owner in rows)]
+    write(folder, "customers.csv", "\n".join(lines) + "\n")
+
+
+def owners(session: Session) -> dict[str, str | None]:
+    return {
+        ref: owner for ref, owner in session.execute(select(Customer.customer_ref, Customer.owner))
+    }
+
+
+def test_an_owner_is_an_email_or_a_slack_user_id_and_a_blank_is_no_owner(
+    session: Session, tmp_path: Path
+) -> None:
+    write_owners(
+        tmp_path,
+        [
+            ("C1", "ann@acme.example"),
+            ("C2", "  U0123ABCD "),
+            ("C3", ""),
+            ("C4", '"W012A3CDE"'),
+            ("C5", "ANN@Acme.example"),  # kept as written: SPEC §9 compares case-insensitively
+            ("C6", '" "'),
+        ],
+    )
+
+    assert import_folder(session, tmp_path)["customers"].inserted == 6
+
+    assert owners(session) == {
+        "C1": "ann@acme.example",
+        "C2": "U0123ABCD",
+        "C3": None,
+        "C4": "W012A3CDE",
+        "C5": "ANN@Acme.example",
+        "C6": None,
+    }
+
+
+def test_a_bad_owner_refuses_the_whole_folder(session: Session, tmp_path: Path) -> None:
+    write_good_folder(tmp_path / "first")
+    write_owners(tmp_path / "first", [("C1", "ann@acme.example"), ("C2", "U0BOB")])
+    import_folder(session, tmp_path / "first")
+    before = dump(session)
+    write_good_folder(tmp_path / "second")
+    write_owners(
+        tmp_path / "second",
+        [("C1", "U0CARA"), ("C2", "bob at acme"), ("C3", "ann@acme.example"), ("C4", "u0dan")],
+    )
+
+    assert refused(session, tmp_path / "second") == [
+        f"customers.csv:3: owner: {NOT_AN_OWNER}: 'bob at acme'",
+        f"customers.csv:5: owner: {NOT_AN_OWNER}: 'u0dan'",
+    ]
+    assert dump(session) == before
+    assert owners(session) == {"C1": "ann@acme.example", "C2": "U0BOB"}
+
+
+def test_the_command_refuses_a_bad_owner_with_exit_1(
+    world_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.__main__ import main
+    from queries.db import make_engine
+
+    write_owners(tmp_path / "bad", [("N1", "ann@acme.example"), ("N2", "Ann Lee")])
+    engine = make_engine(world_db)
+    with Session(engine) as session:
+        before = dump(session)
+
+    assert main(["import", str(tmp_path / "bad")]) == 1
+
+    assert f"customers.csv:3: owner: {NOT_AN_OWNER}: 'Ann Lee'" in capsys.readouterr().err
+    with Session(engine) as session:
+        assert dump(session) == before
+    engine.dispose()
 
 
 def test_twenty_thousand_purchase_lines(session: Session, tmp_path: Path) -> None:

@@ -120,6 +120,11 @@ def test_number_patterns_take_only_numbers_the_parsers_stage_alike(
         (importer._country, ["US", "DE"], ["us", "Us", "ÄB", "USA", "K"]),
         (importer._kind, list(importer.KINDS), ["Core", "services", "core "]),
         (
+            importer._owner,
+            ["ann@acme.example", "O'Brien+EU@Sales.Acme.example", "U0123ABCD", "W0B"],
+            [" ann@acme.example", '"ann@acme.example"', "ann@acme", "a,b@acme.example", "u0b"],
+        ),
+        (
             None,
             ["a", "a b", '"a, b"', '"say ""hi"""', "a\\.b"],
             [" a", "a ", '""', "a\xa0", '"a\nb"'],
@@ -447,6 +452,110 @@ def test_a_crlf_file_with_some_lf_lines_loads(
     assert report["customers"].inserted == 5
     names = session.scalars(select(Customer.name).order_by(Customer.customer_ref)).all()
     assert names == ["Acme", "Globex", "Initech", "Umbrella", "Soylent"]
+
+
+OWNER_SPELLINGS = (
+    "ann@acme.example",
+    "U0123ABCD",
+    "",
+    " W0B ",
+    '"cara@acme.example"',
+    '" U0DAN"',
+    '""',
+    "O'Brien+EU@Sales.Acme.example",
+    "a{b}|c@x-y.z.example",
+)
+
+
+def test_owners_are_stored_the_same_every_way(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spellings = OWNER_SPELLINGS
+    rows = [f"C{n:02d},{spellings[n % len(spellings)]},Customer {n}" for n in range(45)]
+    write(tmp_path, "customers.csv", "\n".join(["customer_ref,owner,name", *rows]) + "\n")
+    monkeypatch.setattr(importer, "_CHUNK", 32)
+
+    first, staged, row_by_row = imported_every_way(session, tmp_path, monkeypatch)
+
+    assert first == staged == row_by_row
+    at = [c.name for c in Customer.__table__.c if c.name != "id"].index("owner")
+    stored = [r[at] for r in first[1]["customers"]][: len(spellings)]
+    assert stored == [
+        "ann@acme.example",
+        "U0123ABCD",
+        None,
+        "W0B",
+        "cara@acme.example",
+        "U0DAN",
+        None,
+        "O'Brien+EU@Sales.Acme.example",
+        "a{b}|c@x-y.z.example",
+    ]
+
+
+def row_by_row_lines(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """(file, lines that went row by row) of every file staged in runs of fast lines from now
+    on; a file staged wholly row by row is not listed."""
+    seen: list[tuple[str, Any]] = []
+    original = importer._Import._stage_mixed
+
+    def spy(self: Any, spec: Any, *rest: Any) -> Any:
+        count, slow = original(self, spec, *rest)
+        seen.append((spec.file, slow))
+        return count, slow
+
+    monkeypatch.setattr(importer._Import, "_stage_mixed", spy)
+    return seen
+
+
+@pytest.mark.parametrize("way", ["fast", "row by row"])
+def test_owners_are_kept_by_a_file_without_them_and_replaced_by_one_with_them(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
+) -> None:
+    first = "customer_ref,name,owner\nC1,Acme,ann@acme.example\nC2,Globex,U0BOB\nC3,Initech,\n"
+    write(tmp_path / "first", "customers.csv", first)
+    import_folder(session, tmp_path / "first")
+    if way == "row by row":
+        monkeypatch.setattr(importer, "_simple_header", lambda first: None)
+    staged = row_by_row_lines(monkeypatch)
+    # An export from before owners existed: the owners stay as they are.
+    write(
+        tmp_path / "older",
+        "customers.csv",
+        "customer_ref,name,segment\nC1,Acme Corp,business\nC2,Globex,government\nC3,Initech,\n",
+    )
+
+    report = import_folder(session, tmp_path / "older")
+
+    assert (report["customers"].updated, report["customers"].unchanged) == (2, 1)
+    stored = session.execute(
+        select(Customer.customer_ref, Customer.name, Customer.owner).order_by(Customer.id)
+    ).all()
+    assert [tuple(row) for row in stored] == [
+        ("C1", "Acme Corp", "ann@acme.example"),
+        ("C2", "Globex", "U0BOB"),
+        ("C3", "Initech", None),
+    ]
+
+    write(
+        tmp_path / "newer",
+        "customers.csv",
+        "customer_ref,owner,name\nC1,U0CARA,Acme Corp\nC2,,Globex\nC3,,Initech\n"
+        "C4,dan@acme.example,Umbrella\n",
+    )
+
+    report = import_folder(session, tmp_path / "newer")
+
+    counts = report["customers"]
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 2, 1)
+    replaced = session.execute(select(Customer.customer_ref, Customer.owner).order_by(Customer.id))
+    assert [tuple(row) for row in replaced] == [
+        ("C1", "U0CARA"),
+        ("C2", None),
+        ("C3", None),
+        ("C4", "dan@acme.example"),
+    ]
+    assert staged == ([("customers.csv", ())] * 2 if way == "fast" else [])
 
 
 # --- the first load into empty tables ---
