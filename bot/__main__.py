@@ -23,6 +23,7 @@ from queries.db import make_engine, make_sessionmaker, transaction
 from queries.models import Customer
 from queries.progress import Progress, for_stderr
 from queries.replica import ReadPath
+from queries.request import Me
 from queries.schema import ensure_schema, upgrade
 
 log = logging.getLogger("basebot")
@@ -91,7 +92,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     with reads.session() as session:
         speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
         try:
-            result = ask(session, args.text, as_of=args.as_of, settings=settings)
+            result = ask(session, args.text, as_of=args.as_of, settings=settings, me=_me(args))
         except ParseError as exc:
             raise UsageError(exc.text(speak)) from None
         if args.json:
@@ -330,6 +331,13 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _me(args: argparse.Namespace) -> Me | None:
+    who = (getattr(args, "user", None) or "").strip()
+    if not who:
+        return None
+    return Me(email=who) if "@" in who else Me(user_id=who)
+
+
 def _lang_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--lang",
@@ -352,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON reply")
     p.add_argument("--as-of", type=_date, help="default as-of date (YYYY-MM-DD)")
     _lang_option(p)
+    p.add_argument(
+        "--user",
+        metavar="ID_OR_EMAIL",
+        help="who asks, for `mine`: a Slack user id (U…) or the email an account's owner is"
+        " written as",
+    )
     p.set_defaults(func=cmd_ask)
     p = sub.add_parser("console", help="type /base commands locally (the default)")
     _lang_option(p)

@@ -12,15 +12,16 @@ from bot.help import HelpAnswer
 from bot.parsing import parse
 from bot.settings import Settings
 from queries.registry import answer
-from queries.request import READ_FROM, Request
+from queries.request import READ_FROM, Me, Request
 from queries.results import Answer
 from queries.vocabulary import load_vocabulary
 
 
 def parse_command(
-    session: Session, text: str, *, as_of: date | None, settings: Settings
+    session: Session, text: str, *, as_of: date | None, settings: Settings, me: Me | None = None
 ) -> Request:
-    """Parse against the live vocabulary; `as_of` (e.g. --as-of) is the default date.
+    """Parse against the live vocabulary; `as_of` (e.g. --as-of) is the default date; `me`:
+    who asks (for `mine`).
 
     The request carries where the session reads (session.info[READ_FROM]) for the reply.
     """
@@ -30,6 +31,7 @@ def parse_command(
         today=as_of or settings.today(),
         home_country=settings.home_country,
         command=settings.command_name,
+        me=me,
     )
     source = session.info.get(READ_FROM)
     return replace(request, source=source) if source else request
@@ -41,16 +43,19 @@ def run(session: Session, request: Request, settings: Settings) -> Answer:
     return answer(session, request)
 
 
-def ask(session: Session, text: str, *, as_of: date | None, settings: Settings) -> Answer:
+def ask(
+    session: Session, text: str, *, as_of: date | None, settings: Settings, me: Me | None = None
+) -> Answer:
     """Parse and answer; raises bot.parsing.ParseError for a bad command."""
-    return run(session, parse_command(session, text, as_of=as_of, settings=settings), settings)
+    request = parse_command(session, text, as_of=as_of, settings=settings, me=me)
+    return run(session, request, settings)
 
 
 def ask_json(
-    session: Session, text: str, *, as_of: date | None, settings: Settings
+    session: Session, text: str, *, as_of: date | None, settings: Settings, me: Me | None = None
 ) -> dict[str, Any]:
     """The SPEC §6 JSON reply to a command."""
-    return ask(session, text, as_of=as_of, settings=settings).to_json()
+    return ask(session, text, as_of=as_of, settings=settings, me=me).to_json()
 
 
 __all__ = ["ask", "ask_json", "parse_command", "run"]

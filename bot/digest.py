@@ -27,7 +27,7 @@ from bot.settings import Settings, SettingsError
 from queries.db import Reader, transaction
 from queries.digest import Digest
 from queries.history import HISTORY_DAYS, installed_history
-from queries.request import Request
+from queries.request import MINE, Request
 from queries.subscriptions import Due, claim, record_failed, record_posted
 from queries.view import Msg, _, _n, code, mention
 
@@ -102,6 +102,14 @@ class Subscription:
 
 def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
     """`[<#channel>] [HH:MM] [time zone] [lang:xx] [target] [in <value>…]` after `subscribe`."""
+    if any(w.lower() == MINE for w in words):
+        raise DigestUsageError(
+            _(
+                "A channel's digest is the same for everyone in it, so it cannot be “mine”: use"
+                " {example} for one owner's accounts.",
+                example=code("in owner:ann@acme.example"),
+            )
+        )
     langs = [w for w in words if w.lower().startswith("lang:")]
     rest = [w for w in words if w not in langs]
     lang = None

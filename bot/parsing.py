@@ -12,8 +12,10 @@ from bot.i18n import Speaker, speaker
 from queries.registry import BY, COUNT, CSV, IN, PUBLIC, QUERIES, RANK, RULE, TOP
 from queries.request import (
     CUSTOMER_DIMENSIONS,
+    MINE,
     UPSELL_RULES,
     Filter,
+    Me,
     Request,
     Target,
 )
@@ -65,6 +67,7 @@ class _Context:
     vocab: Vocabulary
     command: str
     home_country: str
+    me: Me | None = None
 
     def example(self, verb: str) -> str:
         spec = QUERIES.get(verb)
@@ -105,9 +108,11 @@ def parse(
     today: date,
     home_country: str = "US",
     command: str = "/base",
+    me: Me | None = None,
 ) -> Request:
-    """Parse `<verb> [target] [modifiers…]` (the part after the slash command)."""
-    ctx = _Context(vocab, command, home_country)
+    """Parse `<verb> [target] [modifiers…]` (the part after the slash command); `me`: who
+    asks, for `mine`."""
+    ctx = _Context(vocab, command, home_country, me)
     if len(text) > MAX_LENGTH:
         raise ParseError(
             _(
@@ -212,6 +217,10 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
             filters.append(_filter(nxt, ctx, verb))
             i += 2
             continue
+        if low == MINE:
+            filters.append(_mine(ctx, verb))
+            i += 1
+            continue
         if low == "top" and COUNT not in takes:
             top = _count(nxt, ctx, verb)
             i += 2
@@ -237,7 +246,7 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
             example=ctx.example(ranked[0]),
         )
     if filters and IN not in takes:
-        raise ParseError(_("{verb} takes no “in”.", verb=verb), example=ctx.example(verb))
+        raise ParseError(_("{verb} takes no “in” or “mine”.", verb=verb), example=ctx.example(verb))
     target = None
     if leftover:
         phrase = " ".join(leftover)
@@ -260,6 +269,20 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
         public=PUBLIC in flags,
         text=" ".join([verb, *words]),
     )
+
+
+def _mine(ctx: _Context, verb: str) -> Filter:
+    mine = ctx.me.mine() if ctx.me else None
+    if mine is None:
+        raise ParseError(
+            _(
+                "“mine” needs to know who asks: in Slack that is you; on the command line, add"
+                " {option} with your Slack user id or email.",
+                option="--user",
+            ),
+            example=f'basebot ask "{verb} mine" --user ann@acme.example',
+        )
+    return mine
 
 
 def _rank(word: str | None, ctx: _Context) -> str:

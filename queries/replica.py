@@ -70,6 +70,7 @@ _TABLES: dict[str, tuple[Columns, str]] = {
             ("region", "VARCHAR"),
             ("email", "VARCHAR"),
             ("created_on", "DATE"),
+            ("owner", "VARCHAR"),
         ),
         "id",
     ),

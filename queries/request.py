@@ -27,15 +27,36 @@ class Target:
 
 @dataclass(frozen=True, kw_only=True)
 class Filter:
-    """`in <value>`: a customer dimension equal to a value (or, negated, different and known)."""
+    """`in <value>`: a customer dimension equal to a value (or, negated, different and known);
+    with `alternatives`, equal to any of them (`mine`: the asker's user id or email)."""
 
     dimension: str
     value: str
     negate: bool = False
     label: str = ""
+    alternatives: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return self.label or f"{self.dimension}:{self.value}"
+
+
+MINE = "mine"
+
+
+@dataclass(frozen=True)
+class Me:
+    """Who asks (SPEC §9): their Slack user id and the email on their Slack profile, either
+    of which an account's owner may be written as."""
+
+    user_id: str | None = None
+    email: str | None = None
+
+    def mine(self) -> Filter | None:
+        """The `mine` filter: accounts owned by either of the asker's names."""
+        names = [n for n in (self.user_id, self.email) if n]
+        if not names:
+            return None
+        return Filter(dimension="owner", value=names[0], label=MINE, alternatives=tuple(names[1:]))
 
 
 # Where an answer's figures came from, when the asker should know (session.info[READ_FROM]).

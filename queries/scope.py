@@ -96,7 +96,7 @@ def customer_conditions(filters: Sequence[Filter]) -> list[ColumnElement[bool]]:
         if f.negate:
             conds.append(and_(col.is_not(None), func.upper(col) != f.value.upper()))
         else:
-            conds.append(func.lower(col) == f.value.lower())
+            conds.append(or_(*(func.lower(col) == v.lower() for v in (f.value, *f.alternatives))))
     return conds
 
 

@@ -36,6 +36,7 @@ class Fixture:
         region: str | None = "AMER",
         email: str | None = None,
         created_on: str | None = None,
+        owner: str | None = None,
     ) -> Customer:
         row = Customer(
             customer_ref=ref,
@@ -47,6 +48,7 @@ class Fixture:
             region=region,
             email=email,
             created_on=d(created_on) if created_on else None,
+            owner=owner,
         )
         self.session.add(row)
         self.session.flush()

@@ -114,7 +114,13 @@ def _reask(
     page = None if full else state.page
     try:
         answer = compute(
-            svc, state.command, as_of=state.as_of, asker=asker, public=public, page=page
+            svc,
+            state.command,
+            as_of=state.as_of,
+            asker=asker,
+            public=public,
+            page=page,
+            me=svc.me(client, asker.user_id),
         )
         return answer, state
     except ParseError as exc:

@@ -29,7 +29,8 @@ def answer_command(
             digest.handle(svc, body, respond, client, asker, speak)
             return
         try:
-            answer = compute(svc, str(body.get("text") or ""), as_of=None, asker=asker)
+            me = svc.me(client, asker.user_id)
+            answer = compute(svc, str(body.get("text") or ""), as_of=None, asker=asker, me=me)
         except ParseError as exc:
             error = render_error(exc, command=svc.settings.command_name, speak=speak)
             send(respond, client, asker, error)

@@ -32,7 +32,7 @@ from bot.settings import Settings
 from queries.audit import Event, record
 from queries.db import Reader
 from queries.registry import QUERIES
-from queries.request import DIRECT, Request, Source
+from queries.request import DIRECT, Me, Request, Source
 from queries.results import Answer
 from queries.vocabulary import frozen
 
@@ -67,6 +67,7 @@ class Asked:
     user_id: str
     channel_id: str | None
     text: str
+    me: Me | None = None  # who asks, for `mine`
 
 
 class GroupMembers:
@@ -174,7 +175,9 @@ def answer_guarded(
             raise Refused(refusal)
     try:
         with (reads or sessions)() as session:
-            request = parse_command(session, asked.text, as_of=as_of, settings=settings)
+            request = parse_command(
+                session, asked.text, as_of=as_of, settings=settings, me=asked.me
+            )
             wants_public = request.public if public is None else public
             refusal = guard.check(asked, verb=request.verb, public=wants_public)
             if refusal is not None:

@@ -32,6 +32,7 @@ from bot.render.blocks import (
 )
 from bot.render.text import heading as view_heading
 from queries.db import unreachable
+from queries.request import Me
 from queries.results import Answer
 from queries.view import _, _n
 
@@ -74,6 +75,7 @@ def compute(
     asker: Asker | None = None,
     public: bool | None = None,
     page: int | None = 0,
+    me: Me | None = None,
 ) -> Answer:
     """Check the access rules, parse, answer and audit, in sessions of their own.
 
@@ -87,7 +89,13 @@ def compute(
         reads=svc.reader,
         settings=svc.settings,
         guard=svc.guard,
-        asked=Asked(team_id=who.team_id, user_id=who.user_id, channel_id=who.channel_id, text=text),
+        asked=Asked(
+            team_id=who.team_id,
+            user_id=who.user_id,
+            channel_id=who.channel_id,
+            text=text,
+            me=me,
+        ),
         as_of=as_of,
         public=public,
         rows=_rows,

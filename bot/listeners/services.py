@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.i18n import Speaker
 from bot.listeners.guard import Guard
-from bot.listeners.language import Languages
+from bot.listeners.people import People
 from bot.settings import Settings
 from queries.db import Reader
+from queries.request import Me
 
 CONTEXT_KEY = "basebot"
 
@@ -24,17 +25,22 @@ class Services:
     sessions: sessionmaker[Session]
     guard: Guard = field(default_factory=Guard)
     reads: Reader | None = None  # where answers are read; default `sessions`
-    languages: Languages | None = None
+    people: People | None = None
 
     def __post_init__(self) -> None:
-        if self.languages is None:
-            languages = Languages(default=self.settings.language, currency=self.settings.currency)
-            object.__setattr__(self, "languages", languages)
+        if self.people is None:
+            people = People(default=self.settings.language, currency=self.settings.currency)
+            object.__setattr__(self, "people", people)
 
     def speaker(self, client: WebClient, user: str) -> Speaker:
         """The asker's language (users.info, cached): call it after the ack."""
-        assert self.languages is not None
-        return self.languages.speaker(client, user)
+        assert self.people is not None
+        return self.people.speaker(client, user)
+
+    def me(self, client: WebClient, user: str) -> Me:
+        """Who asks, for `mine` (users.info, cached): call it after the ack."""
+        assert self.people is not None
+        return self.people.me(client, user)
 
     @property
     def reader(self) -> Reader:

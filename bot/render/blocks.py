@@ -35,7 +35,7 @@ from slack_sdk.models.blocks.basic_components import RawTextObject, TableBlockCo
 from bot.help import HelpAnswer
 from bot.i18n import Speaker, speaker
 from bot.parsing import ParseError
-from bot.render.text import NUMERIC, heading, source_note, table_text
+from bot.render.text import NUMERIC, heading, notes, table_text
 from queries.results import Answer
 from queries.view import Column, Label, Msg, Table, View, _, code
 
@@ -171,9 +171,7 @@ def render_answer(
         blocks.append(_section(f"*{_esc(speak(listing.title))}*\n{body}"))
     if view.definition is not None:
         lines.append(_esc(speak(view.definition)))
-    note = source_note(request.source)
-    if note is not None:
-        lines.append(_esc(speak(note)))
+    lines += [_esc(speak(note)) for note in notes(request)]
     if shared_by:
         mention = f"<@{_esc(shared_by)}>"
         lines.append(speak(_("Shared by {user}", user=mention)))

@@ -7,19 +7,19 @@ from datetime import UTC
 from typing import Any
 
 from bot.i18n import Speaker, speaker
-from queries.request import OFFLINE, Source
+from queries.request import MINE, OFFLINE, Request, Source
 from queries.results import Answer
-from queries.view import Column, Msg, View, _
+from queries.view import Column, Msg, View, _, code
 
 NUMERIC = frozenset({"count", "decimal", "money", "percent", "signed"})
 
 
 def render_text(answer: Answer, *, speak: Speaker | None = None) -> str:
     """The reply as readable text."""
-    return view_text(answer.view(), speak or speaker(), source=answer.request.source)
+    return view_text(answer.view(), speak or speaker(), answer.request)
 
 
-def view_text(view: View, speak: Speaker, *, source: Source | None = None) -> str:
+def view_text(view: View, speak: Speaker, request: Request) -> str:
     out = [heading(view, speak), ""]
     out += [speak(s) for s in view.sentences] or [speak(view.headline)]
     if view.sentences and view.figures:
@@ -42,9 +42,7 @@ def view_text(view: View, speak: Speaker, *, source: Source | None = None) -> st
     out.append("")
     if view.definition is not None:
         out.append(speak(view.definition))
-    note = source_note(source)
-    if note is not None:
-        out.append(speak(note))
+    out += [speak(note) for note in notes(request)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -72,6 +70,25 @@ def table_text(columns: Sequence[Column], rows: Sequence[tuple[Any, ...]], speak
         if j == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def notes(request: Request) -> list[Msg]:
+    """What the asker should know about how the answer was read: where from, and whose."""
+    found = [note for note in (source_note(request.source), identity_note(request)) if note]
+    return found
+
+
+def identity_note(request: Request) -> Msg | None:
+    """`mine` for someone with no known email: only the accounts owned by their user id."""
+    for f in request.filters:
+        if f.label == MINE and not any("@" in name for name in (f.value, *f.alternatives)):
+            return _(
+                "No email is known for you, so only accounts whose owner is {user} count as"
+                " yours: ask your basebot admin to make that the owner of your accounts, or to"
+                " let basebot read emails from Slack (the users:read.email scope).",
+                user=code(f.value),
+            )
+    return None
 
 
 def source_note(source: Source | None) -> Msg | None:

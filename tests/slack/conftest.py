@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.serve import wsgi_app
 from bot.settings import Settings
 from queries.db import make_sessionmaker
+from queries.models import Customer
 from tests.builders import Fixture
 from tests.committed import committed_database
 from tests.queries.world import build_world
@@ -25,6 +26,8 @@ from tests.slack.driver import SECRET, TOKEN, Slack, check_blocks, serving
 from tests.slack.standin import Call, SlackStandIn
 
 ZETAS = 45  # printers without service: three pages of upsell candidates
+ANN, ZED = "ann@acme.example", "U0ZED"  # account owners: an email and a Slack user id
+OWNED_BY_ZED = 5
 HYDRA_UNITS = 30  # one customer's installations: two pages
 
 
@@ -36,6 +39,12 @@ def build_slack_world(session: Session) -> None:
         f.customer(ref, f"Zeta Print {n:02d}", segment="business", region="EMEA", country="DE")
         f.buy(ref, "PRN-1", "2026-01-10", 1, 900)
         f.install(ref, "PRN-1", "2026-01-15", serial=f"ZS-{n:02d}")
+    # Accounts owned by a Slack user id (SPEC §9); A's owner is written as an email.
+    session.execute(update(Customer).where(Customer.customer_ref == "A").values(owner=ANN))
+    for n in range(1, OWNED_BY_ZED + 1):
+        session.execute(
+            update(Customer).where(Customer.customer_ref == f"Z{n:02d}").values(owner=ZED)
+        )
     f.customer("H", "Hydra Hospital", segment="government", industry="healthcare")
     f.buy("H", "PRN-2", "2025-09-01", HYDRA_UNITS, 450)
     for n in range(1, HYDRA_UNITS + 1):

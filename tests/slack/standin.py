@@ -62,8 +62,10 @@ class SlackStandIn:
         self._files = itertools.count(1)
         self._scripts: dict[str, list[Scripted]] = {}
         self._refused: dict[str, str] = {}
-        # users.info: each user's Slack locale (include_locale); anyone else is en-US.
+        # users.info: each user's Slack locale (include_locale; anyone else is en-US) and the
+        # email on their profile (none unless given).
         self.locales: dict[str, str] = {}
+        self.emails: dict[str, str] = {}
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -179,7 +181,8 @@ class SlackStandIn:
             user = str(data.get("user") or "")
             with self._changed:
                 locale = self.locales.get(user, "en-US")
-            return 200, {"ok": True, "user": {"id": user, "locale": locale}}
+                profile = {"email": self.emails[user]} if user in self.emails else {}
+            return 200, {"ok": True, "user": {"id": user, "locale": locale, "profile": profile}}
         if method == "conversations.open":
             return 200, {"ok": True, "channel": {"id": "D" + str(data.get("users", "X"))}}
         if method == "files.getUploadURLExternal":

@@ -203,6 +203,7 @@ def test_manifest_declares_the_command_interactivity_and_least_scopes() -> None:
         "files:write",
         "im:write",
         "users:read",
+        "users:read.email",
     ]
     assert "user" not in manifest["oauth_config"]["scopes"]
     assert 174 <= len(manifest["display_information"]["long_description"]) <= 4000
