@@ -3,7 +3,8 @@
 `seed_demo` streams customers one at a time through a seeded generator and bulk-inserts their
 rows in chunks, so memory stays flat whatever the size. Each customer gets a life story: created,
 first order, expansions, units installed (or left in storage), aged and replaced, consumables
-bought while units run, service plans renewed or lapsed, subscriptions, returns.
+bought while units run, service plans renewed or lapsed, subscriptions, returns. Accounts
+belong to the reps of `SALES_TEAM` by territory, but for a few that no rep has yet.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from queries.capture import bulk_load
 from queries.models import Base, Customer, Installation, Product, Purchase
 from queries.progress import SILENT, Progress
 
-__all__ = ["PRODUCTS", "DemoSummary", "ProductSpec", "seed_demo"]
+__all__ = [
+    "PRODUCTS",
+    "SALES_DOMAIN",
+    "SALES_TEAM",
+    "DemoSummary",
+    "ProductSpec",
+    "SalesRep",
+    "seed_demo",
+]
 
 CHUNK_ROWS = 10_000
 HISTORY_YEARS = 7
@@ -270,6 +279,76 @@ def _slug(text: str, sep: str) -> str:
     return _SLUG.sub(sep, plain).strip(sep)
 
 
+@dataclass(frozen=True)
+class SalesRep:
+    """A member of the demo company's sales team and the accounts their territory takes.
+
+    `owner` is what `customers.owner` holds for their accounts. Empty `countries` or
+    `industries` mean all of them.
+    """
+
+    name: str
+    owner: str
+    region: str
+    segments: tuple[str, ...]
+    countries: tuple[str, ...] = ()
+    industries: tuple[str, ...] = ()
+
+    def covers(
+        self, region: str | None, segment: str | None, country: str | None, industry: str | None
+    ) -> bool:
+        return (
+            region == self.region
+            and segment in self.segments
+            and (not self.countries or country in self.countries)
+            and (not self.industries or industry in self.industries)
+        )
+
+
+SALES_DOMAIN = "apex.example"
+_PUBLIC_SECTOR = ("government", "nonprofit")
+
+
+def _rep(name: str, region: str, segments: tuple[str, ...], **where: tuple[str, ...]) -> SalesRep:
+    return SalesRep(name, f"{_slug(name, '.')}@{SALES_DOMAIN}", region, segments, **where)
+
+
+SALES_TEAM: tuple[SalesRep, ...] = (
+    _rep(
+        "Rachel Moore",
+        "AMER",
+        ("business",),
+        countries=("US",),
+        industries=("commercial", "retail", "hospitality"),
+    ),
+    _rep(
+        "Marcus Reed",
+        "AMER",
+        ("business",),
+        countries=("US",),
+        industries=("industrial", "wholesale", "healthcare", "education"),
+    ),
+    _rep("Sofia Alvarez", "AMER", ("business",), countries=("CA", "BR", "MX")),
+    _rep("Daniel Brooks", "AMER", _PUBLIC_SECTOR),
+    _rep("Jenna Patel", "AMER", ("consumer",)),
+    _rep("Lukas Weber", "EMEA", ("business",), countries=("DE", "CH", "NL", "SE")),
+    _rep("Charlotte Evans", "EMEA", ("business",), countries=("GB", "FR", "ES", "IT")),
+    _rep("Claire Dubois", "EMEA", _PUBLIC_SECTOR),
+    _rep("Marco Bianchi", "EMEA", ("consumer",)),
+    # Known to basebot by the Slack user id alone, the other form an owner takes.
+    SalesRep("Aiko Tanaka", "U05JQ8RT2LM", "APAC", ("business", "consumer", *_PUBLIC_SECTOR)),
+)
+# One account in each run of this many has no rep yet (besides those without a region or a
+# segment to route them by): a steady share however small the demo.
+_UNOWNED_EVERY = 15
+
+
+def _rep_for(
+    region: str | None, segment: str | None, country: str, industry: str
+) -> SalesRep | None:
+    return next((r for r in SALES_TEAM if r.covers(region, segment, country, industry)), None)
+
+
 @dataclass(slots=True)
 class _Line:
     product_id: int
@@ -324,6 +403,9 @@ class _Company:
 
     def __init__(self, customers: int, seed: int, today: date) -> None:
         self.rng = random.Random(seed)
+        # Owners came later than the rest: their own generator leaves every other row as it was.
+        self.owner_rng = random.Random(f"{seed}:owners")
+        self.unowned_at = 0
         self.n = customers
         self.today = today.toordinal()
         self.yesterday = self.today - 1
@@ -412,6 +494,7 @@ class _Company:
                 "region": region,
                 "email": email,
                 "created_on": self.date(min(created, first, self.yesterday)),
+                "owner": self.owner(cid, region, segment, country, industry),
             }
         )
         if prospect or first > self.yesterday:
@@ -423,6 +506,17 @@ class _Company:
             self.stray_installation(account)
         self.remove_yesterday(account)
         self.emit(account)
+
+    def owner(
+        self, cid: int, region: str | None, segment: str | None, country: str, industry: str
+    ) -> str | None:
+        at = (cid - 1) % _UNOWNED_EVERY
+        if at == 0:
+            self.unowned_at = self.owner_rng.randrange(_UNOWNED_EVERY)
+        if at == self.unowned_at:
+            return None
+        rep = _rep_for(region, segment, country, industry)
+        return rep.owner if rep is not None else None
 
     def identity(self, segment: str | None, country: str) -> tuple[str, str]:
         """A name and an email address (email.example domains never resolve)."""

@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from queries import demo
-from queries.demo import PRODUCTS, DemoSummary, seed_demo
+from queries.demo import PRODUCTS, SALES_DOMAIN, SALES_TEAM, DemoSummary, seed_demo
+from queries.importer import is_owner
 from queries.models import Base, Customer, Installation, Product, Purchase
 from tests.builders import Fixture
 
@@ -377,6 +378,79 @@ def test_business_names_come_from_word_lists(session: Session, seeded: DemoSumma
     assert any(re.search(r" (GmbH|Inc\.|Ltd|LLC|S\.A\.|K\.K\.)$", name) for name in names)
     emails = [e for e in session.scalars(select(Customer.email)) if e is not None]
     assert all(re.fullmatch(r"[a-z0-9.]+@[a-z0-9-]+\.example", e) for e in emails)
+
+
+def test_the_sales_team_writes_owners_both_ways() -> None:
+    assert 8 <= len(SALES_TEAM) <= 12
+    owners = [rep.owner for rep in SALES_TEAM]
+    assert len(set(owners)) == len(owners) == len({rep.name for rep in SALES_TEAM})
+    assert all(is_owner(owner) for owner in owners)
+    slack_ids = [owner for owner in owners if "@" not in owner]
+    assert len(slack_ids) == 1 and re.fullmatch(r"U[A-Z0-9]{8,}", slack_ids[0])
+    emails = [owner for owner in owners if "@" in owner]
+    assert all(re.fullmatch(rf"[a-z]+\.[a-z]+@{re.escape(SALES_DOMAIN)}", e) for e in emails)
+    assert {rep.region for rep in SALES_TEAM} == {"AMER", "EMEA", "APAC"}
+
+
+def test_territories_take_every_kind_of_account_once() -> None:
+    for country, (region, *_) in demo._COUNTRIES.items():
+        for segment in demo._SEGMENTS:
+            industries = ("retail",) if segment == "consumer" else demo._INDUSTRIES[segment][0]
+            for industry in industries:
+                account = (region, segment, country, industry)
+                reps = [rep.name for rep in SALES_TEAM if rep.covers(*account)]
+                assert len(reps) == 1, (account, reps)
+
+
+def test_accounts_have_an_owner_of_their_territory_but_a_few(
+    session: Session, seeded: DemoSummary
+) -> None:
+    customers = _frame(
+        session, "SELECT customer_ref, segment, country, region, industry, owner FROM customers"
+    )
+    owned = customers[customers["owner"].notna()]
+    assert owned["owner"].map(is_owner).all()
+    assert set(owned["owner"]) == {rep.owner for rep in SALES_TEAM}
+    assert (owned.groupby("owner")["region"].nunique() == 1).all()
+    reps = {rep.owner: rep for rep in SALES_TEAM}
+    columns = (Customer.region, Customer.segment, Customer.country, Customer.industry)
+    for owner, *account in session.execute(
+        select(Customer.owner, *columns).where(Customer.owner.is_not(None))
+    ):
+        assert owner is not None and reps[owner].covers(*account), (owner, account)
+    assert 0.05 <= customers["owner"].isna().mean() <= 0.10
+    # An account without a region or a segment has nothing to route it to a rep by.
+    unroutable = customers["region"].isna() | customers["segment"].isna()
+    assert unroutable.any() and customers.loc[unroutable, "owner"].isna().all()
+
+
+@pytest.mark.parametrize(("customers", "seed"), [(60, 1), (120, 7), (450, 2024)])
+def test_the_unowned_share_holds_at_any_size(session: Session, customers: int, seed: int) -> None:
+    seed_demo(session, customers=customers, seed=seed, today=TODAY)
+
+    unowned = session.scalar(select(func.count()).where(Customer.owner.is_(None)))
+
+    assert 0.05 * customers <= (unowned or 0) <= 0.10 * customers
+
+
+def test_owners_follow_the_seed_and_leave_every_other_column_as_it_was(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _snapshot(session, customers=120, seed=7, today=TODAY)
+    assert _snapshot(session, customers=120, seed=7, today=TODAY) == first
+    owner = [c.name for c in Customer.__table__.c].index("owner")
+    monkeypatch.setattr(demo._Company, "owner", lambda self, *account: None)
+
+    without = _snapshot(session, customers=120, seed=7, today=TODAY)
+
+    assert [row[owner] for row in without["customers"]] == [None] * 120
+    assert {row[owner] for row in first["customers"]} >= {None, *(r.owner for r in SALES_TEAM)}
+
+    def others(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+        customers = [row[:owner] + row[owner + 1 :] for row in rows["customers"]]
+        return rows | {"customers": customers}
+
+    assert others(without) == others(first)
 
 
 @pytest.mark.parametrize("customers", [1, 2, 5])
