@@ -25,10 +25,12 @@ Benchmark basebot (issue #6). Generates a deterministic data set (customers, pro
 purchases, installations as import CSVs, about 5 purchase lines and 3 installations per
 customer), loads it with `basebot import` and reports the import rate, then times every
 verb in a warm serving process (a child process, whose peak RSS is reported): median and
-95th percentile over repeated runs. For the key figures (installed <category> by region,
-customers, compare, upsell <category> service) it also times two baselines on the same
-database -- a hand-written SQL statement (the floor) and a pandas script that loads the
-tables -- checks that both got basebot's answer, and reports basebot's time as a ratio.
+95th percentile over repeated runs; `installed mine` and `upsell printers mine` are asked as
+one rep of the generated sales team (the report says how many accounts they own). For the
+key figures (installed <category> by region, customers, compare, upsell <category> service)
+it also times two baselines on the same database -- a hand-written SQL statement (the
+floor) and a pandas script that loads the tables -- checks that both got basebot's answer,
+and reports basebot's time as a ratio.
 Prints a Markdown report; exits 1 when a baseline disagrees with basebot.
 
 With --live (issue #16) it times the verbs through signed slash commands to `basebot serve`,

@@ -3,8 +3,9 @@
 Rows are streamed to the files customer by customer, so memory stays flat whatever the size.
 The shape follows a company selling office equipment: core units (printers, copiers, scanners,
 plotters) that get installed, ageing and removed; consumables bought while units run; service
-plans with coverage dates, some renewed; subscriptions; returns; units never installed; and a
-sprinkle of the unhealthy rows the data-quality report looks for.
+plans with coverage dates, some renewed; subscriptions; returns; units never installed; a
+sales team owning the accounts by territory (SPEC §9); and a sprinkle of the unhealthy rows
+the data-quality report looks for.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from itertools import accumulate
 from pathlib import Path
 from typing import IO, Any
 
-GENERATOR_VERSION = 1
+# Part of the data folder's name: a folder of an older generator is never reused.
+GENERATOR_VERSION = 2
 MANIFEST = "manifest.json"
 HISTORY_YEARS = 8
 _FUTURE_DAYS = 60
 _BUFFER = 1 << 20
 _FLUSH_EVERY = 2_000
 
-CUSTOMERS_HEADER = "customer_ref,name,segment,channel,industry,country,region,email,created_on"
+CUSTOMERS_HEADER = (
+    "customer_ref,name,segment,channel,industry,country,region,email,created_on,owner"
+)
 PRODUCTS_HEADER = "sku,name,category,kind,for_category,installable,list_price"
 PURCHASES_HEADER = (
     "order_ref,line_no,customer_ref,sku,quantity,unit_price,purchased_on,"
@@ -103,6 +107,33 @@ CATALOG = _catalog()
 
 
 @dataclass(frozen=True)
+class Owners:
+    """Who owns the generated accounts, and the rep the bench asks `mine` as."""
+
+    reps: int
+    owned: int  # customers with an owner
+    asker: str  # the rep's email
+    asker_accounts: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reps": self.reps,
+            "owned": self.owned,
+            "asker": self.asker,
+            "asker_accounts": self.asker_accounts,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Owners:
+        return cls(
+            reps=int(data["reps"]),
+            owned=int(data["owned"]),
+            asker=str(data["asker"]),
+            asker_accounts=int(data["asker_accounts"]),
+        )
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A generated folder: where it is and what it holds."""
 
@@ -112,6 +143,7 @@ class Dataset:
     today: date
     rows: dict[str, int]
     seconds: float
+    owners: Owners
     reused: bool = False
 
     @property
@@ -136,11 +168,12 @@ def ensure_dataset(root: Path, *, customers: int, seed: int, today: date) -> Dat
             today=today,
             rows={k: int(v) for k, v in meta["rows"].items()},
             seconds=float(meta["seconds"]),
+            owners=Owners.from_json(meta["owners"]),
             reused=True,
         )
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    rows = generate(folder, customers=customers, seed=seed, today=today)
+    rows, owners = generate(folder, customers=customers, seed=seed, today=today)
     seconds = time.perf_counter() - started
     meta = {
         "generator_version": GENERATOR_VERSION,
@@ -148,11 +181,12 @@ def ensure_dataset(root: Path, *, customers: int, seed: int, today: date) -> Dat
         "seed": seed,
         "today": today.isoformat(),
         "rows": rows,
+        "owners": owners.to_json(),
         "seconds": round(seconds, 2),
     }
     # Written last: a folder without it is an interrupted run and gets regenerated.
     manifest.write_text(json.dumps(meta, indent=2) + "\n")
-    return Dataset(folder, customers, seed, today, rows, seconds)
+    return Dataset(folder, customers, seed, today, rows, seconds, owners)
 
 
 class _Weighted:
@@ -160,6 +194,7 @@ class _Weighted:
 
     def __init__(self, items: Sequence[tuple[Any, float]]) -> None:
         self.values = [value for value, _ in items]
+        self.weights = [weight for _, weight in items]
         self.cumulative = list(accumulate(weight for _, weight in items))
         self.total = self.cumulative[-1]
 
@@ -237,6 +272,83 @@ _SUBSCRIPTIONS = [p for p in CATALOG if p.kind == "subscription"]
 _UNITS = _Weighted([(1, 62), (2, 16), (3, 9), (4, 5), (5, 3), (8, 3), (12, 1.5), (25, 0.5)])
 _QTY_BIG = {"business": 1.0, "government": 1.3, "nonprofit": 0.6, "consumer": 0.2}
 
+SALES_DOMAIN = "sales.example"
+CUSTOMERS_PER_REP = 500
+# Accounts no rep has taken yet; with those of no region (no territory) about one in twenty.
+_UNOWNED = 0.04
+_SLACK_ID_EVERY = 10
+# Inside sales: few reps for many small accounts, so one of them owns a book of the size
+# issue #13 asks `mine` to answer for.
+ASKER_TERRITORY = ("AMER", "consumer")
+
+
+@dataclass(frozen=True)
+class SalesTeam:
+    """The reps of each territory (region, segment), as `customers.owner` writes them."""
+
+    territories: dict[tuple[str, str], tuple[str, ...]]
+
+    @property
+    def reps(self) -> int:
+        return sum(len(owners) for owners in self.territories.values())
+
+    @property
+    def asker(self) -> str:
+        """The rep the bench asks `mine` as: the first of the asker's territory."""
+        return self.territories[ASKER_TERRITORY][0]
+
+
+def sales_team(customers: int) -> SalesTeam:
+    """One rep per `CUSTOMERS_PER_REP` customers, shared out by the business each territory
+    brings (customers times order size), at least one each; the same for every seed."""
+    regions: dict[str, float] = {}
+    for (_, region), weight in zip(_COUNTRIES.values, _COUNTRIES.weights, strict=True):
+        if region:
+            regions[region] = regions.get(region, 0.0) + weight
+    shares = {
+        (region, segment): r * s * _QTY_BIG[segment]
+        for region, r in regions.items()
+        for segment, s in zip(_SEGMENTS.values, _SEGMENTS.weights, strict=True)
+    }
+    total = sum(shares.values())
+    wanted = customers / CUSTOMERS_PER_REP
+    territories: dict[tuple[str, str], tuple[str, ...]] = {}
+    number = 0
+    for territory, share in shares.items():
+        owners = []
+        for index in range(max(1, round(wanted * share / total))):
+            number += 1
+            # Some reps are known by their Slack user id alone, never a territory's first: the
+            # asker needs an email, which is how Slack tells basebot who asks.
+            slack_id = number % _SLACK_ID_EVERY == 0 and index > 0
+            owners.append(f"U0REP{number:04d}" if slack_id else f"rep{number:04d}@{SALES_DOMAIN}")
+        territories[territory] = tuple(owners)
+    return SalesTeam(territories)
+
+
+class _Owners:
+    """Draws each account's owner from a generator of its own, so that every other value
+    stays what the same seed gave before owners were generated."""
+
+    def __init__(self, team: SalesTeam, seed: int) -> None:
+        self.team = team
+        self.rnd = random.Random(f"{seed}:owners")
+        self.owned = 0
+        self.asker_accounts = 0
+
+    def pick(self, region: str, segment: str) -> str:
+        reps = self.team.territories.get((region, segment))
+        if not reps or self.rnd.random() < _UNOWNED:
+            return ""
+        owner = reps[int(self.rnd.random() * len(reps))]
+        self.owned += 1
+        if owner == self.team.asker:
+            self.asker_accounts += 1
+        return owner
+
+    def result(self) -> Owners:
+        return Owners(self.team.reps, self.owned, self.team.asker, self.asker_accounts)
+
 
 class _Writer:
     """The four files and the running counters (order refs, serials)."""
@@ -267,29 +379,34 @@ class _Writer:
             handle.close()
 
 
-def generate(folder: Path, *, customers: int, seed: int, today: date) -> dict[str, int]:
-    """Write the four CSV files into `folder`; return the rows written per file."""
+def generate(
+    folder: Path, *, customers: int, seed: int, today: date
+) -> tuple[dict[str, int], Owners]:
+    """Write the four CSV files into `folder`; return the rows written per file and who owns
+    the accounts."""
     out = _Writer(folder)
+    owners = _Owners(sales_team(customers), seed)
     try:
         out.header("customers", CUSTOMERS_HEADER)
         out.header("products", PRODUCTS_HEADER)
         out.header("purchases", PURCHASES_HEADER)
         out.header("installations", INSTALLATIONS_HEADER)
         out.lines["products"].extend(p.csv() for p in CATALOG)
-        gen = _Generator(out, random.Random(seed), today)
+        gen = _Generator(out, random.Random(seed), today, owners)
         for number in range(1, customers + 1):
             gen.customer(number)
             if number % _FLUSH_EVERY == 0:
                 out.flush()
     finally:
         out.close()
-    return {f"{name}.csv": count for name, count in out.counts.items()}
+    return {f"{name}.csv": count for name, count in out.counts.items()}, owners.result()
 
 
 class _Generator:
-    def __init__(self, out: _Writer, rnd: random.Random, today: date) -> None:
+    def __init__(self, out: _Writer, rnd: random.Random, today: date, owners: _Owners) -> None:
         self.out = out
         self.rnd = rnd
+        self.owners = owners
         self.today = today.toordinal()
         self.first_day = (today - timedelta(days=365 * HISTORY_YEARS)).toordinal()
         # ISO strings of every day the data can use, looked up by ordinal (formatting is slow).
@@ -322,7 +439,7 @@ class _Generator:
         prospect = rnd.random() < 0.08
         self.out.lines["customers"].append(
             f"{ref},{name},{segment},{_CHANNELS.pick(rnd)},{_INDUSTRIES.pick(rnd)},"
-            f"{country},{region},{email},{self.day(created)}"
+            f"{country},{region},{email},{self.day(created)},{self.owners.pick(region, segment)}"
         )
         if prospect:
             if rnd.random() < 0.005:

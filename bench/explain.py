@@ -20,6 +20,7 @@ from bench.guard import deadline
 from bot.ask import ask_json
 from bot.settings import Settings
 from queries.db import make_engine, make_sessionmaker
+from queries.request import Me
 
 _EXECUTION = re.compile(r"Execution Time: ([0-9.]+) ms")
 
@@ -44,13 +45,20 @@ class VerbPlans:
 
 
 def explain_verbs(
-    url: str, backend: str, commands: list[tuple[str, str, bool]], as_of: date, timeout_s: float
+    url: str,
+    backend: str,
+    commands: list[tuple[str, str, bool]],
+    as_of: date,
+    timeout_s: float,
+    me: Me | None = None,
 ) -> list[VerbPlans]:
-    """Plans of each (label, command, warm_up first) in turn."""
+    """Plans of each (label, command, warm_up first) in turn, asked by `me`."""
     engine = make_engine(url)
     try:
         return [
-            VerbPlans(label, command, _explain(engine, backend, command, as_of, timeout_s, warm_up))
+            VerbPlans(
+                label, command, _explain(engine, backend, command, as_of, timeout_s, warm_up, me)
+            )
             for label, command, warm_up in commands
         ]
     finally:
@@ -58,7 +66,13 @@ def explain_verbs(
 
 
 def _explain(
-    engine: Engine, backend: str, command: str, as_of: date, timeout_s: float, warm_up: bool
+    engine: Engine,
+    backend: str,
+    command: str,
+    as_of: date,
+    timeout_s: float,
+    warm_up: bool,
+    me: Me | None,
 ) -> tuple[Statement, ...]:
     settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
     factory = make_sessionmaker(engine)
@@ -66,7 +80,7 @@ def _explain(
     def answer() -> None:
         with factory() as session, deadline(session, timeout_s) as limit:
             try:
-                ask_json(session, command, as_of=as_of, settings=settings)
+                ask_json(session, command, as_of=as_of, settings=settings, me=me)
             except DBAPIError:
                 if not limit.fired:
                     raise

@@ -271,7 +271,7 @@ def _run_backend(config: LiveConfig, dataset: Dataset, backend: str, url: str) -
         probe_dir = _fresh_folder(dataset.folder / f"replica-live-probe-{backend}")
     log = dataset.folder / f"live-serve-{backend}.log"
     with ExitStack() as stack:
-        standin = stack.enter_context(SlackStandIn())
+        standin = stack.enter_context(SlackStandIn(email=dataset.owners.asker))
         server = stack.enter_context(
             ServeProcess(url=url, replica_dir=server_dir, standin=standin, log=log)
         )

@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from bench.datagen import Dataset
 from bench.results import (
     BackendResult,
     LiveBackend,
@@ -90,6 +91,15 @@ def _machine(m: Machine) -> str:
     load = ", ".join(f"{v:.2f}" for v in m.load_average)
     return (
         f"{m.cpus} CPUs ({m.cpu_model}), {m.memory_gib:,.1f} GiB RAM; load average at start {load}"
+    )
+
+
+def _owners(data: Dataset) -> str:
+    owners = data.owners
+    return (
+        f"`… mine` asked as {owners.asker} (the asker's Slack profile email), owner of"
+        f" {owners.asker_accounts:,} accounts; {owners.reps:,} reps own"
+        f" {owners.owned:,} of the {data.customers:,} customers"
     )
 
 
@@ -272,6 +282,7 @@ def render(report: Report) -> str:
         f" lines, {rows.get('installations.csv', 0):,} installations,"
         f" {rows.get('products.csv', 0):,} products ({data.total_rows:,} rows) |",
         f"| data | seed {data.seed}, as of {data.today.isoformat()}, {generated} |",
+        f"| owners | {_owners(data)} |",
         f"| runs | after one untimed warm-up, up to {report.repeat} timed runs per verb in one"
         f" warm serving process ({report.budget_s:,.0f} s budget per verb, at least 2 runs;"
         f" a run is cancelled after {report.timeout_s:,g} s); pandas up to"
@@ -367,6 +378,7 @@ def _live_backend(result: LiveBackend, report: LiveReport) -> list[str]:
         f"| scale | {data.customers:,} customers, {rows.get('purchases.csv', 0):,} purchase"
         f" lines, {rows.get('installations.csv', 0):,} installations (seed {data.seed},"
         f" as of {data.today.isoformat()}) |",
+        f"| owners | {_owners(data)} |",
         f"| database | {result.url}, {imported} |",
         f"| read replica | {replica} |",
         f"| still phase | {_duration(result.still_s)} (asked for"

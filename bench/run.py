@@ -23,7 +23,7 @@ from bench.explain import VerbPlans, explain_verbs
 from bench.report import git_commit, machine
 from bench.results import BackendResult, Report, Timing, VerbResult
 from bench.results import Baseline as BaselineResult
-from bench.verbs import VERBS, differences
+from bench.verbs import VERBS, asker, differences
 from queries.db import make_engine, normalize_url
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -89,7 +89,9 @@ def loaded(
 ) -> ImportStats:
     """The data set in the backend's database: `basebot import`, timed, or reused."""
     say(f"{backend}: importing {dataset.total_rows:,} rows")
-    stats = load(backend, url, dataset.folder, dataset.rows, reuse=reuse)
+    stats = load(
+        backend, url, dataset.folder, dataset.rows, owned=dataset.owners.owned, reuse=reuse
+    )
     if stats.reused:
         say(f"{backend}: reused the loaded database")
     else:
@@ -161,7 +163,16 @@ def _run_backend(config: Config, dataset: Dataset, backend: str, url: str) -> Ba
         replicas = sorted(replica_dir.glob("replica-*.duckdb")) if replica_dir else []
         # The plans of what answered: the replica's when there is one.
         where, engine_kind = (f"duckdb:///{replicas[0]}", "duckdb") if replicas else (url, backend)
-        plans = tuple(explain_verbs(where, engine_kind, commands, config.today, config.timeout_s))
+        plans = tuple(
+            explain_verbs(
+                where,
+                engine_kind,
+                commands,
+                config.today,
+                config.timeout_s,
+                asker(dataset.owners.asker),
+            )
+        )
     return BackendResult(
         backend=backend,
         url=make_url(normalize_url(url)).render_as_string(hide_password=True),
@@ -187,6 +198,7 @@ def _serve(config: Config, dataset: Dataset, url: str, replica_dir: Path | None)
         "budget_s": config.budget_s,
         "timeout_s": config.timeout_s,
         "replica_dir": None if replica_dir is None else str(replica_dir),
+        "asker": dataset.owners.asker,
         "verbs": [
             {
                 "label": v.label,

@@ -3,7 +3,8 @@
 Run by the harness as `python -m bench.serve JOB RESULT` so its peak RSS (VmHWM) is basebot's
 alone. Each timed run is what a Slack user waits for: the slash command's work in the
 listener (`compute`: access rules, parse, query, audit row) and the Block Kit reply
-(`render_answer`), read from the read replica when the job has one (built first, timed). The
+(`render_answer`), read from the read replica when the job has one (built first, timed),
+asked by a Slack user whose profile email is the job's `asker` (for `mine`). The
 full JSON answers the baselines are checked against are computed last, once per verb, so the
 serving peak is measured before them. Prints its progress on stdout and writes its
 measurements to RESULT.
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bench.guard import Deadline, deadline
-from bench.verbs import answer_size, key_figures
+from bench.verbs import answer_size, asker, key_figures
 from bot.ask import ask_json
 from bot.i18n import speaker
 from bot.listeners.guard import Incident
@@ -62,6 +63,7 @@ class _Server:
         self.reads = ReadPath(self.factory, self.settings.replica(), build=False)
         self.services = Services(settings=self.settings, sessions=self.factory, reads=self._read)
         self.as_of = date.fromisoformat(config["as_of"])
+        self.me = asker(config["asker"])
         self.timeout_s = float(config["timeout_s"])
         self._limit: Deadline | None = None
 
@@ -84,7 +86,7 @@ class _Server:
     def slack(self, text: str) -> Any | None:
         """The Slack reply to one command (its answer), or None when it ran past the timeout."""
         try:
-            answer = compute(self.services, text, as_of=self.as_of)
+            answer = compute(self.services, text, as_of=self.as_of, me=self.me)
         except Incident:
             if self._limit is not None and self._limit.fired:
                 return None
@@ -96,7 +98,7 @@ class _Server:
         """The whole JSON answer (`basebot ask --json`), or None past the timeout."""
         with self._read() as session:
             try:
-                return ask_json(session, text, as_of=self.as_of, settings=self.settings)
+                return ask_json(session, text, as_of=self.as_of, settings=self.settings, me=self.me)
             except Exception:
                 if self._limit is not None and self._limit.fired:
                     return None

@@ -42,12 +42,19 @@ class Reply:
 
 
 class SlackStandIn:
-    """The Web API (every method succeeds) and response_url, on 127.0.0.1."""
+    """The Web API (every method succeeds) and response_url, on 127.0.0.1; every user reads
+    German and has `email` on their profile."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, email: str | None = None) -> None:
         self._replies: dict[str, tuple[float, dict[str, Any]]] = {}
         self._arrived = threading.Condition()
         standin = self
+        # German, so the timed replies are localised ones; the email is how `mine` finds
+        # the asker's accounts.
+        profile = {"email": email} if email else {}
+        user_info = json.dumps(
+            {"ok": True, "user": {"id": "U1", "locale": "de-DE", "profile": profile}}
+        ).encode()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -67,8 +74,7 @@ class SlackStandIn:
                         {"ok": True, "team_id": TEAM, "user_id": "UBOT", "bot_id": "BBOT"}
                     ).encode()
                 elif self.path.startswith("/api/users.info"):
-                    # The asker reads German: the timed replies are localised ones.
-                    body = b'{"ok": true, "user": {"id": "U1", "locale": "de-DE"}}'
+                    body = user_info
                 else:
                     body = b'{"ok": true}'
                 self.send_response(200)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from queries.registry import QUERIES
+from queries.request import MINE, Me
 
 CATEGORY = "printers"
 TOP_EXAMPLES = 5
@@ -45,8 +46,22 @@ FLOOR_RATIO_TARGET = 1.5
 RSS_TARGET_MB = 300.0
 IMPORT_TARGET_ROWS_S = 150_000.0
 
+
+def _mine(verb: Verb) -> Verb:
+    """`verb` over the asker's own accounts, within the same targets (issue #13)."""
+    return Verb(f"{verb.label} {MINE}", f"{verb.command} {MINE}", verb.target_p95_ms)
+
+
+_INSTALLED = Verb("installed", "installed", COMMON_P95_MS)
+_UPSELL = Verb("upsell <category>", f"upsell {CATEGORY}", ANY_P95_MS)
+_INSTALLED_MINE = _mine(_INSTALLED)
+_UPSELL_MINE = _mine(_UPSELL)
+# Asked as one rep of the generated sales team (`SalesTeam.asker` in bench/datagen.py).
+MINE_VERBS: tuple[Verb, ...] = (_INSTALLED_MINE, _UPSELL_MINE)
+
 _TIMED: tuple[Verb, ...] = (
-    Verb("installed", "installed", COMMON_P95_MS),
+    _INSTALLED,
+    _INSTALLED_MINE,
     Verb(
         "installed <category> by region",
         f"installed {CATEGORY} by region",
@@ -55,7 +70,8 @@ _TIMED: tuple[Verb, ...] = (
     ),
     Verb("customers", "customers", COMMON_P95_MS, baselined=True),
     Verb("compare", "compare", ANY_P95_MS, baselined=True),
-    Verb("upsell <category>", f"upsell {CATEGORY}", ANY_P95_MS),
+    _UPSELL,
+    _UPSELL_MINE,
     Verb(
         "upsell <category> service",
         f"upsell {CATEGORY} service",
@@ -92,8 +108,9 @@ LIVE_VERBS: tuple[Verb, ...] = (
     Verb("top 10", "top 10", COMMON_P95_MS),
     Verb("compare", "compare", ANY_P95_MS),
     Verb("customer <ref>", "customer {ref}", COMMON_P95_MS),
-    Verb("installed", "installed", COMMON_P95_MS),
+    _INSTALLED,
     Verb("digest", "digest", ANY_P95_MS),
+    *MINE_VERBS,
     *_registered(_TIMED),
 )
 # Asked right after each commit of the check phase that follows the timed live phase, through
@@ -104,6 +121,15 @@ LIVE_VERBS: tuple[Verb, ...] = (
 TOUCHED = "customer <ref>"
 FRESHNESS_CHECKS = ("customers", "installed by region")
 CHECK_SECONDS = 60.0
+
+
+# The Slack user the serving bench asks as; their profile email is the asker rep's.
+ASKER_USER = "U0BENCH"
+
+
+def asker(email: str) -> Me:
+    """Who asks, as the Slack listener knows them (user id and users.info's email)."""
+    return Me(user_id=ASKER_USER, email=email)
 
 
 def customer_ref(k: int, customers: int) -> str:

@@ -6,20 +6,26 @@ Timings are the benchmark's business (`python -m bench`), never asserted here.
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
+from bench.databases import SQLITE_FILE
 from bench.report import LIVE_HEADING, keep_live, with_live
 from bench.verbs import (
     FRESHNESS_CHECKS,
     LIVE_VERBS,
+    MINE_VERBS,
     TOUCHED,
     VERBS,
     differences,
     upsell_figures,
 )
+
+_ASKED_AS = re.compile(r"`… mine` asked as (rep\d+@sales\.example) .*, owner of (\d+) accounts")
 
 
 def _table_rows(report: str) -> dict[str, list[str]]:
@@ -71,6 +77,12 @@ def test_tiny_run_reports_every_verb_and_baselines_agree(
         baselines = rows[verb.label][10]
         assert baselines == ("agrees" if verb.baselined else "—"), verb.label
     assert "DIFFERS" not in report
+    [(_, accounts)] = _ASKED_AS.findall(report)
+    assert int(accounts) > 0
+    # The asker's accounts have answers of their own, a part of the whole base's.
+    for verb in MINE_VERBS:
+        assert int(rows[verb.label][11]) > 0, verb.label
+    assert int(rows["upsell <category> mine"][11]) < int(rows["upsell <category>"][11])
     if replica:
         assert "Read replica (DuckDB) built" in report
         assert "Query plans on the read replica of SQLite" in report
@@ -143,6 +155,17 @@ def test_tiny_live_run_times_every_verb_while_the_writer_commits(
         differing += differ
     assert "failed" not in printed and "timed out" not in printed
     assert "peak RSS" in printed and "Time to apply one commit" in printed
+    # `mine` found the asker's accounts by the email users.info gave the server.
+    assert _ASKED_AS.search(printed)
+    [database] = (tmp_path / "data").glob(f"*/{SQLITE_FILE}")
+    with closing(sqlite3.connect(database)) as db:
+        for verb in MINE_VERBS:
+            answered = db.execute(
+                "SELECT count(*), min(rows) FROM audit_log"
+                " WHERE command LIKE ? AND outcome = 'answered'",
+                (verb.command + " as of %",),
+            ).fetchone()
+            assert answered[0] >= 2 and answered[1] > 0, verb.label
     # Answers that do not count a commit are a finding: the exit code says so.
     assert code == (1 if differing else 0)
 
