@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -14,17 +15,20 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.ask import ask
+from bot.ask import ask, parse_command, run
 from bot.i18n import LANGUAGES, speaker
 from bot.parsing import ParseError
 from bot.render.text import render_text
 from bot.settings import Settings, SettingsError
+from queries.claims import in_force
 from queries.db import make_engine, make_sessionmaker, transaction
 from queries.models import Customer
 from queries.progress import Progress, for_stderr
+from queries.registry import QUERIES
 from queries.replica import ReadPath
 from queries.request import Me
 from queries.schema import ensure_schema, upgrade
+from queries.vocabulary import frozen
 
 log = logging.getLogger("basebot")
 
@@ -88,13 +92,26 @@ def _is_empty(session: Session) -> bool:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    reads = _reads(settings, _factory(settings), build=False)
+    factory = _factory(settings)
+    reads = _reads(settings, factory, build=False)
+    speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
     with reads.session() as session:
-        speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
         try:
-            result = ask(session, args.text, as_of=args.as_of, settings=settings, me=_me(args))
+            request = parse_command(
+                session, args.text, as_of=args.as_of, settings=settings, me=_me(args)
+            )
         except ParseError as exc:
             raise UsageError(exc.text(speak)) from None
+        spec = QUERIES.get(request.verb)
+        if spec is not None and spec.writes:
+            # An act changes the database itself, in a transaction of its own.
+            with transaction(factory) as primary:
+                result = run(primary, request, settings)
+        else:
+            if spec is not None and spec.claims and frozen(session):
+                with factory() as primary:
+                    request = replace(request, holds=in_force(primary, datetime.now(UTC)))
+            result = run(session, request, settings)
         if args.json:
             print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:

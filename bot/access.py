@@ -63,11 +63,17 @@ class Rules:
     verbs: Mapping[str, Rule] = field(default_factory=dict)
     public_channels: frozenset[str] | None = None  # None: any channel
     contacts: Rule | None = None  # None: every asker, in private answers
+    # Who may unclaim another rep's claim (SPEC §9). None: nobody but its holder.
+    claims_override: Rule | None = None
 
     @property
     def all_groups(self) -> frozenset[str]:
         """Every user group a rule names (usergroups:read is needed only when there are any)."""
-        every = [*self.verbs.values(), *([self.contacts] if self.contacts else [])]
+        every = [
+            *self.verbs.values(),
+            *([self.contacts] if self.contacts else []),
+            *([self.claims_override] if self.claims_override else []),
+        ]
         return frozenset(g for r in every for g in r.groups)
 
     def check(
@@ -107,6 +113,14 @@ class Rules:
         """Whether public answers, shared answers and digests may be posted in `channel`."""
         return self.public_channels is None or channel in self.public_channels
 
+    def may_override_claims(
+        self, *, user: str, groups: Callable[[], Collection[str]] = frozenset
+    ) -> bool:
+        rule = self.claims_override
+        if rule is None:
+            return False
+        return rule.admits(user, groups() if rule.groups else (), None)
+
     def may_see_contacts(
         self, *, user: str, public: bool, groups: Callable[[], Collection[str]] = frozenset
     ) -> bool:
@@ -142,7 +156,7 @@ def _rule(name: str, data: Any) -> Rule:
 
 
 def parse_rules(data: Mapping[str, Any], *, verbs: Collection[str]) -> Rules:
-    unknown = set(data) - {"verbs", "public_channels", "contact_fields"}
+    unknown = set(data) - {"verbs", "public_channels", "contact_fields", "claims_override"}
     if unknown:
         raise SettingsError(f"BASEBOT_ACCESS_FILE: unknown keys {sorted(unknown)}")
     table = data.get("verbs", {})
@@ -157,6 +171,9 @@ def parse_rules(data: Mapping[str, Any], *, verbs: Collection[str]) -> Rules:
         public_channels=None if public is None else _ids(data, "public_channels", "access"),
         contacts=_rule("contact_fields", data["contact_fields"])
         if "contact_fields" in data
+        else None,
+        claims_override=_rule("claims_override", data["claims_override"])
+        if "claims_override" in data
         else None,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from bot.help import HelpAnswer
 from bot.parsing import parse
 from bot.settings import Settings
-from queries.registry import answer
+from queries.claims import in_force
+from queries.registry import QUERIES, answer
 from queries.request import READ_FROM, Me, Request
 from queries.results import Answer
 from queries.vocabulary import load_vocabulary
@@ -40,6 +41,10 @@ def parse_command(
 def run(session: Session, request: Request, settings: Settings) -> Answer:
     if request.verb == "help":
         return HelpAnswer(request=request, command=settings.command_name)
+    database = session.get_bind().dialect.name in ("sqlite", "postgresql")
+    if QUERIES[request.verb].claims and request.holds is None and database:
+        # Read where the claims are: the caller reads them itself when `session` is a replica.
+        request = replace(request, holds=in_force(session, datetime.now(UTC)))
     return answer(session, request)
 
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from bot.i18n import Speaker, speaker
-from queries.registry import BY, COUNT, CSV, IN, PUBLIC, QUERIES, RANK, RULE, TOP
+from queries.claims import CLAIMED
+from queries.claims import STATUSES as CLAIM_STATUSES
+from queries.registry import BY, COUNT, CSV, IN, PUBLIC, QUERIES, RANK, RULE, TOP, UNCLAIMED_ONLY
 from queries.request import (
     CUSTOMER_DIMENSIONS,
     MINE,
@@ -137,6 +139,8 @@ def parse(
         )
     if QUERIES[verb].lookup:
         return _parse_lookup(verb, tokens, ctx, today)
+    if QUERIES[verb].act:
+        return _parse_act(verb, tokens, ctx, today)
     return _parse_query(verb, tokens[1:], ctx, today)
 
 
@@ -227,7 +231,7 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
             continue
         if COUNT in takes and top is None and low.isdigit():
             top = _count(word, ctx, verb)
-        elif low in FLAGS:
+        elif low in FLAGS or (low == UNCLAIMED_ONLY and UNCLAIMED_ONLY in takes):
             flags.add(low)
         elif RULE in takes and low in UPSELL_RULES and rule is None:
             rule = low
@@ -268,6 +272,77 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
         csv=CSV in flags,
         public=PUBLIC in flags,
         text=" ".join([verb, *words]),
+        user=_user(ctx),
+        unclaimed=UNCLAIMED_ONLY in flags,
+    )
+
+
+def _user(ctx: _Context) -> str | None:
+    """Who asks, as a claim names its holder: the Slack user id, else the email."""
+    if ctx.me is None:
+        return None
+    return ctx.me.user_id or ctx.me.email
+
+
+def _parse_act(verb: str, tokens: list[str], ctx: _Context, today: date) -> Request:
+    """`claim <customer_ref> <category> <rule> [contacted|dismissed]`, `unclaim … <rule>`."""
+    spec = QUERIES[verb]
+    words = tokens[1:]
+    for n in range(len(words) - 2):
+        if [w.lower() for w in words[n : n + 2]] == ["as", "of"]:
+            _parse_date(words[n + 2], ctx, today, verb)  # an act happens now, whatever the date
+            del words[n : n + 3]
+            break
+    status = spec.act
+    if spec.act == CLAIMED and words and words[-1].lower() in CLAIM_STATUSES:
+        status = words.pop().lower()
+    example = ctx.example(verb)
+    if len(words) < 3:
+        raise ParseError(
+            _(
+                "Say which candidate: a customer ref, a category and an upsell rule ({rules}).",
+                rules=", ".join(UPSELL_RULES),
+            ),
+            example=example,
+        )
+    ref, *middle, rule = words
+    if rule.lower() not in UPSELL_RULES:
+        raise ParseError(
+            _(
+                "“{word}” is not an upsell rule: {rules}.",
+                word=rule[:40],
+                rules=", ".join(UPSELL_RULES),
+            ),
+            example=example,
+            suggestions=_closest(rule, UPSELL_RULES),
+        )
+    phrase = " ".join(middle)
+    category = _match_category(phrase, ctx.vocab)
+    if category is None:
+        raise ParseError(
+            _("“{words}” is not a product category.", words=phrase[:60]),
+            example=example,
+            suggestions=_closest(phrase, ctx.vocab.categories) or ctx.vocab.categories[:5],
+        )
+    user = _user(ctx)
+    if user is None:
+        raise ParseError(
+            _(
+                "A claim needs to know who asks: in Slack that is you; on the command line, add"
+                " {option} with your Slack user id or email.",
+                option="--user",
+            ),
+            example=f'basebot ask "{" ".join(tokens)}" --user ann@acme.example',
+        )
+    return Request(
+        verb=verb,
+        as_of=today,
+        lookup=ref,
+        target=Target(kind="category", value=category, category=category),
+        rule=rule.lower(),
+        status=status,
+        user=user,
+        text=" ".join(tokens),
     )
 
 

@@ -41,6 +41,7 @@ class Profile:
     country: str | None
     region: str | None
     email: str | None
+    owner: str | None = None  # the account owner (SPEC §9)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,9 @@ class CustomerCard:
                 ref=c.customer_ref,
                 revenue=Money(self.revenue),
             ),
-            lines=(profile,),
+            lines=(profile, _("Account owner: {owner}", owner=c.owner))
+            if c.owner
+            else (profile, _("No account owner.")),
             figures=(
                 Figure(self.revenue, "money", _("revenue (365 days)")),
                 Figure(in_use, "count", _("units in use")),
@@ -269,7 +272,15 @@ def customer_card(session: Session, request: Request) -> CustomerCard:
     c = found[0]
     d = request.as_of
     profile = Profile(
-        c.customer_ref, c.name, c.segment, c.channel, c.industry, c.country, c.region, c.email
+        c.customer_ref,
+        c.name,
+        c.segment,
+        c.channel,
+        c.industry,
+        c.country,
+        c.region,
+        c.email,
+        c.owner,
     )
     inst = session.execute(
         select(Installation, Product.sku, Product.category)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -53,6 +54,10 @@ class Customer(Base):
     created_on: Mapped[date | None] = mapped_column(Date)
     # The account owner (SPEC §9): an email or a Slack user id.
     owner: Mapped[str | None] = mapped_column(Text, index=True)
+
+
+# `mine` and `in owner:…` compare owners case-insensitively.
+Index("ix_customers_owner_lower", func.lower(Customer.owner))
 
 
 class Product(Base):
@@ -119,6 +124,22 @@ class Installation(Base):
     site: Mapped[str | None] = mapped_column(Text)
     installed_on: Mapped[date] = mapped_column(Date)
     removed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Claim(Base):
+    """A rep's hold on an upsell candidate (SPEC §9): claimed, contacted or dismissed, until."""
+
+    __tablename__ = "claims"
+    __table_args__ = (UniqueConstraint("customer_id", "category", "rule"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(Text)
+    acted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DigestSubscription(Base):

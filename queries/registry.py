@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from queries.claims import CLAIMED, UNCLAIMED, claim_act
 from queries.compare import compare
 from queries.concentration import concentration
 from queries.customers import customers
@@ -36,6 +37,7 @@ TOP = "top"  # top <N>
 COUNT = "count"  # a bare number N (top 10)
 RANK = "rank"  # by revenue|units
 RULE = "rule"  # an upsell rule
+UNCLAIMED_ONLY = "unclaimed"  # leave out candidates others hold, and dismissed ones
 CSV = "csv"
 PUBLIC = "public"
 COMMON = frozenset({IN, AS_OF, CSV, PUBLIC})
@@ -53,6 +55,19 @@ class QuerySpec:
     ignored: tuple[str, ...] = ()  # words that may be typed and mean nothing (top 10 customers)
     target: bool = True
     lookup: bool = False  # the rest of the command names one customer
+    # An act on one upsell candidate: <customer_ref> <category> <rule> [status], no modifiers.
+    act: str | None = None
+    # Changes the database (in a transaction of its own, on the database itself).
+    writes: bool = False
+    # Shows who holds its candidates: the claims in force are read from the database.
+    claims: bool = False
+    kind: str = ""  # its JSON kind, when not the verb itself
+
+    @property
+    def answers(self) -> str:
+        """The JSON `kind` of its answers."""
+        return self.kind or self.verb
+
     # A point lookup (a few indexed rows): read from the database itself, never a replica.
     primary: bool = False
 
@@ -113,7 +128,36 @@ QUERIES: dict[str, QuerySpec] = {
             ),
             examples=("upsell printers", "upsell printers service", "upsell aging in EMEA"),
             run=upsell,
-            modifiers=COMMON | {RULE, TOP},
+            modifiers=COMMON | {RULE, TOP, UNCLAIMED_ONLY},
+            claims=True,
+        ),
+        QuerySpec(
+            verb="claim",
+            usage="claim <customer_ref> <category> <rule> [contacted|dismissed]",
+            summary=_(
+                "hold an upsell candidate so that no other rep chases it: claimed or contacted"
+                " for 30 days, dismissed for 90"
+            ),
+            examples=("claim C000042 printers service", "claim C000042 printers service contacted"),
+            run=claim_act,
+            modifiers=frozenset(),
+            target=False,
+            act=CLAIMED,
+            writes=True,
+        ),
+        QuerySpec(
+            verb="unclaim",
+            usage="unclaim <customer_ref> <category> <rule>",
+            summary=_(
+                "let go of a candidate you hold (or, where the access rules allow, anyone's)"
+            ),
+            examples=("unclaim C000042 printers service",),
+            run=claim_act,
+            modifiers=frozenset(),
+            target=False,
+            act=UNCLAIMED,
+            writes=True,
+            kind="claim",
         ),
         QuerySpec(
             verb="customer",

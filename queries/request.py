@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 CUSTOMER_DIMENSIONS = ("segment", "channel", "industry", "region", "country", "owner")
 PRODUCT_DIMENSIONS = ("category", "product")
@@ -89,6 +90,19 @@ class Request:
     # How many rows of a long list the caller will show (a Slack page); None: all of them.
     listing: int | None = None
     source: Source | None = None
+    # Who asks (a Slack user id, or an email on the CLI): the holder of a claim act.
+    user: str | None = None
+    # The moment of an act (claims); None: now.
+    at: datetime | None = None
+    # A claim act: claimed, contacted, dismissed or unclaimed.
+    status: str | None = None
+    # The access rules let the asker unclaim another rep's claim.
+    may_override: bool = False
+    # `unclaimed`: leave out candidates someone else holds, and dismissed ones.
+    unclaimed: bool = False
+    # The claims in force, read from the database by the front end (a replica has none);
+    # None: not read.
+    holds: tuple[Any, ...] | None = None
 
     @property
     def target_name(self) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from queries.claims import STATUS_WORDS, Hold, not_for
 from queries.models import Customer, Installation, Product, Purchase
 from queries.request import UPSELL_RULES, Filter, Request
 from queries.results import header, jsonable
@@ -68,6 +69,7 @@ class Candidate:
     rule: str
     score: int
     detail: str
+    claim: Hold | None = None  # who holds the candidate, while a claim holds (SPEC §9)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,10 +162,28 @@ def detail(c: Candidate, d: date) -> Label:
     return Label(c.detail, words)
 
 
+def held_by(hold: Hold | None) -> Label | None:
+    """Who holds a candidate, in words ("claimed by U0ANN until …"); CSV gets the status."""
+    if hold is None:
+        return None
+    return Label(
+        hold.status,
+        _(
+            "{status} by {user} until {day}",
+            status=STATUS_WORDS.get(hold.status, Msg(hold.status)),
+            user=hold.user,
+            day=date.fromisoformat(hold.until),
+        ),
+    )
+
+
 def candidate_table(
     groups: dict[str, list[Candidate]], d: date, *, total: int | None = None
 ) -> Table:
-    """Candidates by rule, in the order of the rules: the table people page and CSV holds."""
+    """Candidates by rule, in the order of the rules: the table people page and CSV holds;
+    with a column of who holds them when any of them is claimed."""
+    found = [c for rule in UPSELL_RULES for c in groups.get(rule, [])]
+    claimed = any(c.claim for c in found)
     return Table(
         columns=(
             Column("rule", _("rule"), "label"),
@@ -172,6 +192,7 @@ def candidate_table(
             Column("category", CATEGORY),
             Column("score", _("score"), "count"),
             Column("detail", _("detail"), "long"),
+            *([Column("claim", _("claim"), "label")] if claimed else []),
         ),
         rows=[
             (
@@ -181,9 +202,9 @@ def candidate_table(
                 c.category,
                 c.score,
                 detail(c, d),
+                *([held_by(c.claim)] if claimed else []),
             )
-            for rule in UPSELL_RULES
-            for c in groups.get(rule, [])
+            for c in found
         ],
         empty=_("No candidates."),
         total=total,
@@ -337,8 +358,15 @@ _RULES = {
 }
 
 
+Without = dict[tuple[str, str], list[int]]  # (rule, category) → customers left out
+
+
 def _scored(
-    rule: str, cats: list[UpsellCategory], d: date, filters: tuple[Filter, ...]
+    rule: str,
+    cats: list[UpsellCategory],
+    d: date,
+    filters: tuple[Filter, ...],
+    without: Without | None = None,
 ) -> tuple[Select[Any] | CompoundSelect[Any], Callable[[int], str]]:
     """(category, cid, score) of one rule's candidates in every category, `in` filters applied.
 
@@ -351,24 +379,33 @@ def _scored(
         stmt, describe = _RULES[rule](cat, d)
         sub = stmt.subquery()
         score = sub.c.ends_on if rule == "renewal" else sub.c.score
+        left_out = (without or {}).get((rule, cat.name))
         parts.append(
             select(
                 cast(literal(cat.name), String).label("category"),
                 sub.c.cid.label("cid"),
                 score.label("score"),
-            ).where(*customer_filter(sub.c.cid, filters))
+            ).where(
+                *customer_filter(sub.c.cid, filters),
+                *([sub.c.cid.not_in(left_out)] if left_out else []),
+            )
         )
     assert describe is not None, "no categories"
     return (parts[0] if len(parts) == 1 else union_all(*parts)), describe
 
 
 def rule_count(
-    session: Session, rule: str, cats: list[UpsellCategory], d: date, filters: tuple[Filter, ...]
+    session: Session,
+    rule: str,
+    cats: list[UpsellCategory],
+    d: date,
+    filters: tuple[Filter, ...],
+    without: Without | None = None,
 ) -> int:
     """How many candidates one rule finds in these categories."""
     if not cats:
         return 0
-    scored, _ = _scored(rule, cats, d, filters)
+    scored, _ = _scored(rule, cats, d, filters, without)
     return int(session.scalar(select(func.count()).select_from(scored.subquery())) or 0)
 
 
@@ -380,11 +417,12 @@ def rule_candidates(
     filters: tuple[Filter, ...],
     *,
     limit: int | None = None,
+    without: Without | None = None,
 ) -> list[Candidate]:
     """One rule's candidates in these categories; with `limit`, only the best `limit`."""
     if not cats:
         return []
-    scored, describe = _scored(rule, cats, d, filters)
+    scored, describe = _scored(rule, cats, d, filters, without)
     found = scored.cte(f"{rule}_candidates")
     renewal = rule == "renewal"
 
@@ -435,11 +473,15 @@ def upsell(session: Session, request: Request) -> UpsellList:
         sku = target.value if target.is_product else None
         cats = [_category(session, src, target.category, sku)]
     rules = [request.rule] if request.rule else list(UPSELL_RULES)
+    holds = request.holds or ()
+    without = not_for(holds, request.user) if request.unclaimed else None
     counts: dict[str, int] | None = None
     limits: dict[str, int | None] = {rule: request.top for rule in rules}
     if request.listing is not None:
         # Only the head of the list is shown: count every rule, fetch just enough rows.
-        counts = {rule: rule_count(session, rule, cats, d, request.filters) for rule in rules}
+        counts = {
+            rule: rule_count(session, rule, cats, d, request.filters, without) for rule in rules
+        }
         if request.top is not None:
             counts = {rule: min(n, request.top) for rule, n in counts.items()}
         room = request.listing
@@ -450,14 +492,18 @@ def upsell(session: Session, request: Request) -> UpsellList:
         c
         for rule in rules
         if limits[rule] != 0
-        for c in rule_candidates(session, rule, cats, d, request.filters, limit=limits[rule])
+        for c in rule_candidates(
+            session, rule, cats, d, request.filters, limit=limits[rule], without=without
+        )
     ]
     found.sort(key=_order)
     kept: dict[str, int] = {}
     limited = []
+    held = {(h.customer_ref, h.category, h.rule): h.hold for h in holds}
     for c in found:
         kept[c.rule] = kept.get(c.rule, 0) + 1
         limit = limits[c.rule]
         if limit is None or kept[c.rule] <= limit:
-            limited.append(c)
+            hold = held.get((c.customer_ref, c.category, c.rule))
+            limited.append(replace(c, claim=hold) if hold else c)
     return UpsellList(request=request, candidates=limited, counts=counts)

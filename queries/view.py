@@ -123,7 +123,8 @@ class View:
     subject: tuple[str, ...] = ()  # the target and `in` filters, as the asker typed them
     figures: tuple[Figure, ...] = ()
     sentences: tuple[Msg, ...] = ()
-    lines: tuple[str, ...] = ()  # data shown as it is (a customer's profile)
+    # Lines under the headline: data shown as it is (a customer's profile), or messages.
+    lines: tuple[str | Msg, ...] = ()
     tables: tuple[Table, ...] = ()
     listings: tuple[Listing, ...] = ()
     definition: Msg | None = None

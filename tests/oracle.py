@@ -686,7 +686,16 @@ def customer_lookup(
         **_head("customer", as_of, None),
         "customer": {
             k: (row[k] if isinstance(row[k], str) else None)
-            for k in ("customer_ref", "name", "segment", "channel", "industry", "country", "region")
+            for k in (
+                "customer_ref",
+                "name",
+                "segment",
+                "channel",
+                "industry",
+                "country",
+                "region",
+                "owner",
+            )
         },
         "installations": installations,
         "purchases": purchases,

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
@@ -30,6 +30,7 @@ from bot.ask import parse_command, run
 from bot.parsing import VERBS, ParseError
 from bot.settings import Settings
 from queries.audit import Event, record
+from queries.claims import in_force
 from queries.db import Reader
 from queries.registry import QUERIES
 from queries.request import DIRECT, Me, Request, Source
@@ -117,6 +118,9 @@ class Guard:
 
         return lookup
 
+    def may_override_claims(self, user: str) -> bool:
+        return self.rules.may_override_claims(user=user, groups=self.groups(user))
+
     def may_see_contacts(self, user: str, *, public: bool) -> bool:
         return self.rules.may_see_contacts(user=user, public=public, groups=self.groups(user))
 
@@ -186,7 +190,14 @@ def answer_guarded(
             if listing is not None and not request.csv:
                 request = replace(request, listing=listing)
             spec = QUERIES.get(request.verb)
-            if spec is not None and spec.primary and frozen(session) and not request.source:
+            if spec is not None and spec.claims:
+                with sessions() as primary:
+                    request = replace(request, holds=in_force(primary, datetime.now(UTC)))
+            if spec is not None and spec.writes:
+                request = replace(request, may_override=guard.may_override_claims(asked.user_id))
+                with sessions() as primary, primary.begin():
+                    answer = run(primary, request, settings)
+            elif spec is not None and spec.primary and frozen(session) and not request.source:
                 with sessions() as primary:
                     answer = run(primary, request, settings)
             else:

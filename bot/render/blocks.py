@@ -125,7 +125,9 @@ def render_answer(
     view = answer.view()
     request = answer.request
     blocks: list[Block] = [HeaderBlock(text=_clip(heading(view, speak), MAX_HEADER_TEXT))]
-    said = [_esc(speak(s)) for s in view.sentences] + [f"`{_esc(line)}`" for line in view.lines]
+    said = [_esc(speak(s)) for s in view.sentences] + [
+        f"`{_esc(line)}`" if isinstance(line, str) else _esc(speak(line)) for line in view.lines
+    ]
     if said:
         blocks.append(_section("\n".join(said)))
     if view.contact and contacts and not public and not shared_by:

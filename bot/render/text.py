@@ -25,7 +25,7 @@ def view_text(view: View, speak: Speaker, request: Request) -> str:
     if view.sentences and view.figures:
         # The headline says the key figures; a view with sentences of its own lists them.
         out += [f"  {speak(f.label)}: {speak.figure(f.value, f.kind)}" for f in view.figures]
-    out += list(view.lines)
+    out += [speak(line) for line in view.lines]
     for n, t in enumerate(view.tables):
         if n == 0 and not view.paged:
             continue

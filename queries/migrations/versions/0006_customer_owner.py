@@ -21,9 +21,12 @@ def upgrade() -> None:
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("owner", sa.Text(), nullable=True))
         batch.create_index("ix_customers_owner", ["owner"], unique=False)
+    # `mine` and `in owner:…` compare case-insensitively.
+    op.create_index("ix_customers_owner_lower", "customers", [sa.text("lower(owner)")])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_customers_owner_lower", table_name="customers")
     with op.batch_alter_table("customers") as batch:
         batch.drop_index("ix_customers_owner")
         batch.drop_column("owner")
