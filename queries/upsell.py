@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -41,6 +42,7 @@ from queries.view import (
     CATEGORY,
     CUSTOMER_REF,
     NAME,
+    Choice,
     Column,
     Figure,
     Label,
@@ -110,6 +112,12 @@ class UpsellList:
                 *(Figure(n, "count", RULES[rule]) for rule, n in counts.items() if n),
             ),
             tables=(candidate_table(self.by_rule(), self.request.as_of, total=self.total),),
+            choices=tuple(
+                choice
+                for row, c in enumerate(c for found in self.by_rule().values() for c in found)
+                for choice in claim_choices(row, c, self.request.user)
+            ),
+            choose=_("Claim, contacted, dismiss or unclaim…"),
             definition=_(
                 "service: units in use, no plan covering today · renewal: plan ends within"
                 " 60 days · install: bought 14+ days ago, not installed · consumables: none"
@@ -160,6 +168,26 @@ def detail(c: Candidate, d: date) -> Label:
     else:
         words = Msg(c.detail)
     return Label(c.detail, words)
+
+
+def claim_choices(row: int, c: Candidate, user: str | None) -> list[Choice]:
+    """The claim acts on one candidate: who holds it decides which make sense."""
+    what = f"{shlex.quote(c.customer_ref)} {c.category} {c.rule}"
+    name = f"{c.customer_ref} · {c.category} · {c.rule}"
+    mine = c.claim is not None and user is not None and c.claim.user.lower() == user.lower()
+    acts = []
+    if c.claim is None or mine:
+        if c.claim is None:
+            acts.append(Choice(row, _("Claim {candidate}", candidate=name), f"claim {what}"))
+        acts.append(
+            Choice(row, _("Contacted: {candidate}", candidate=name), f"claim {what} contacted")
+        )
+        acts.append(
+            Choice(row, _("Dismiss {candidate}", candidate=name), f"claim {what} dismissed")
+        )
+    if c.claim is not None:
+        acts.append(Choice(row, _("Unclaim {candidate}", candidate=name), f"unclaim {what}"))
+    return acts
 
 
 def held_by(hold: Hold | None) -> Label | None:

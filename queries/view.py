@@ -109,6 +109,18 @@ class Listing:
     lines: tuple[Msg | str, ...]
 
 
+@dataclass(frozen=True)
+class Choice:
+    """An act offered on one row of the answer's list (Slack: a menu under the page shown).
+
+    `command` is the command text the act runs (`claim C000042 printers service`): choosing
+    it can never do more than typing it would."""
+
+    row: int
+    label: Msg
+    command: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class View:
     """One answer as a person should see it.
@@ -132,6 +144,9 @@ class View:
     picks: tuple[tuple[str, str], ...] = ()  # (button label, customer_ref): pick one of several
     shareable: bool = True
     contact: str | None = None  # an email, shown only where the access rules allow it
+    # Acts on the rows of the list, in private answers: claims on upsell candidates.
+    choices: tuple[Choice, ...] = ()
+    choose: Msg | None = None  # what the menu of choices says before one is picked
 
     @property
     def main(self) -> Table | None:
@@ -184,6 +199,7 @@ def dimension(by: str) -> Msg:
 
 
 __all__ = [
+    "Choice",
     "Column",
     "Figure",
     "Kind",

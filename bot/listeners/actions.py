@@ -23,6 +23,7 @@ from bot.listeners.replies import (
 from bot.listeners.services import Services, services
 from bot.parsing import ParseError
 from bot.render.blocks import (
+    ACTION_CHOOSE,
     ACTION_CSV,
     ACTION_SHARE,
     PAGE_ACTIONS,
@@ -93,6 +94,40 @@ def share_in_channel(
         delete_original(respond)
 
 
+def act_from_menu(
+    body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    """A claim act picked from the menu under a list: run it as the command it names, then
+    redraw the page in place (who holds what); a refusal is said beside it."""
+    svc = services(context)
+    asker = Asker.from_action(body)
+    speak = svc.speaker(client, asker.user_id)
+    with incident_guard(respond, client, asker, "a claim menu", speak):
+        action = (body.get("actions") or [{}])[0]
+        command = str((action.get("selected_option") or {}).get("value") or "")
+        try:
+            state = ButtonState.decode(str(action.get("block_id") or ""))
+        except ValueError:
+            state = None
+        if state is None or command.split(" ", 1)[0] not in ("claim", "unclaim"):
+            notice = render_notice(_("That menu is out of date: ask again."), speak=speak)
+            send(respond, client, asker, notice)
+            return
+        me = svc.me(client, asker.user_id)
+        try:
+            done = compute(svc, command, as_of=None, asker=asker, me=me)
+            page = compute(
+                svc, state.command, as_of=state.as_of, asker=asker, page=state.page, me=me
+            )
+        except ParseError as exc:
+            send(respond, client, asker, render_error(exc, speak=speak))
+            return
+        message = render_answer(page, speak=speak, page=state.page)
+        send(respond, client, asker, message, replace_original=True)
+        if done.to_json().get("outcome") != "done":
+            send(respond, client, asker, render_answer(done, speak=speak))
+
+
 def _reask(
     svc: Services,
     body: dict[str, Any],
@@ -134,6 +169,14 @@ def register(app: App) -> None:
     app.action(PICK_ACTIONS)(ack=acknowledge, lazy=[show_page])
     app.action(ACTION_CSV)(ack=acknowledge, lazy=[send_csv])
     app.action(ACTION_SHARE)(ack=acknowledge, lazy=[share_in_channel])
+    app.action(ACTION_CHOOSE)(ack=acknowledge, lazy=[act_from_menu])
 
 
-__all__ = ["acknowledge", "register", "send_csv", "share_in_channel", "show_page"]
+__all__ = [
+    "acknowledge",
+    "act_from_menu",
+    "register",
+    "send_csv",
+    "share_in_channel",
+    "show_page",
+]

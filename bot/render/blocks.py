@@ -26,8 +26,10 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
+    StaticSelectElement,
     TableBlock,
 )
 from slack_sdk.models.blocks.basic_components import RawTextObject, TableBlockColumnSettings
@@ -51,6 +53,10 @@ MAX_BUTTON_VALUE = 2000
 MAX_ACTION_ELEMENTS = 25
 MAX_TABLE_ROWS = 100
 MAX_TABLE_COLUMNS = 20
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+MAX_BLOCK_ID = 255
 MAX_MESSAGE_CHARS = 12_000  # cumulative text of one message's blocks
 MAX_FALLBACK_TEXT = 4000
 TABLE_BUDGET = 7_000  # characters of table cells per page, within MAX_MESSAGE_CHARS
@@ -61,6 +67,7 @@ ACTION_NEXT = "basebot_page_next"
 ACTION_CSV = "basebot_csv"
 ACTION_SHARE = "basebot_share"
 ACTION_PICK = "basebot_pick"  # + "_<n>": action ids must be unique within a block
+ACTION_CHOOSE = "basebot_choose"  # an act on a row of the list (a claim)
 PAGE_ACTIONS = re.compile(rf"^(?:{ACTION_PREVIOUS}|{ACTION_NEXT})$")
 PICK_ACTIONS = re.compile(rf"^{ACTION_PICK}_\d+$")
 
@@ -161,6 +168,10 @@ def render_answer(
                     )
                 )
             )
+    if main is not None and view.paged and view.choices and not public and not shared_by:
+        menu = _choices(view, speak, request, page=page, rows=(start, start + len(chunk)))
+        if menu is not None:
+            blocks.append(menu)
     for t in view.tables[1:]:
         empty = _esc(speak(t.empty or _("none")))
         shown = _code(table_text(t.columns, t.rows, speak)) if t.rows else empty
@@ -348,6 +359,30 @@ def _table(
     return TableBlock(rows=cells, column_settings=settings)
 
 
+def _choices(
+    view: View, speak: Speaker, request: Any, *, page: int, rows: tuple[int, int]
+) -> ActionsBlock | None:
+    # The menu's block_id carries the page it was shown on, to redraw it after the act.
+    state = ButtonState(command=request.text or "", as_of=request.as_of, page=page).encode()
+    options = [
+        Option(text=_clip(speak(c.label), MAX_OPTION_TEXT), value=c.command)
+        for c in view.choices
+        if rows[0] <= c.row < rows[1] and len(c.command) <= MAX_OPTION_VALUE
+    ][:MAX_OPTIONS]
+    if not options or len(state) > MAX_BLOCK_ID or view.choose is None:
+        return None
+    return ActionsBlock(
+        block_id=state,
+        elements=[
+            StaticSelectElement(
+                placeholder=PlainTextObject(text=_clip(speak(view.choose), MAX_OPTION_TEXT)),
+                action_id=ACTION_CHOOSE,
+                options=options,
+            )
+        ],
+    )
+
+
 def _button(text: str, action_id: str, state: ButtonState, *, primary: bool = False) -> Any:
     value = state.encode()
     if len(value) > MAX_BUTTON_VALUE:
@@ -449,6 +484,7 @@ def _finish(blocks: Sequence[Block], text: str, speak: Speaker) -> Message:
 
 
 __all__ = [
+    "ACTION_CHOOSE",
     "ACTION_CSV",
     "ACTION_NEXT",
     "ACTION_PICK",

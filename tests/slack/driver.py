@@ -109,6 +109,22 @@ class Slack:
         status, seconds, answer = self.post(body, self.headers(body))
         return Sent(status, seconds, answer, url)
 
+    def choose(self, block: dict[str, Any], value: str, *, user: str = "U0ASKER") -> Sent:
+        """Pick the option with `value` from the menu of an actions block, as it was sent."""
+        [menu] = block["elements"]
+        found = [o for o in menu["options"] if o["value"] == value]
+        assert len(found) == 1, (value, [o["value"] for o in menu["options"]])
+        [option] = found
+        action = {
+            "type": "static_select",
+            "action_id": menu["action_id"],
+            "block_id": block["block_id"],
+            "selected_option": option,
+            "placeholder": menu["placeholder"],
+            "action_ts": "1700000001.000000",
+        }
+        return self.click(action, user=user)
+
     def click(
         self,
         button: dict[str, Any],
@@ -117,7 +133,8 @@ class Slack:
         channel: str = "C0GENERAL",
         ephemeral: bool = True,
     ) -> Sent:
-        """Click a button exactly as it was sent (its action_id and value)."""
+        """Click a button exactly as it was sent (its action_id and value); a dict with a
+        `type` is sent as the action itself (a menu's pick)."""
         url = self.standin.response_url()
         payload = {
             "type": "block_actions",
@@ -135,7 +152,9 @@ class Slack:
             "channel": {"id": channel, "name": "general"},
             "response_url": url,
             "actions": [
-                {
+                button
+                if "type" in button and button["type"] != "button"
+                else {
                     "type": "button",
                     "action_id": button["action_id"],
                     "block_id": button.get("block_id", "b"),

@@ -35,7 +35,12 @@ def test_upsell_candidates_page_forward_and_back(slack: Slack) -> None:
     first = ask(slack, f"upsell printers service as of {AS_OF}")
     total = ZETAS + 3  # the Zetas, Acme, Cobalt and Hydra
     assert f"Rows 1–20 of {total}" in shown(first)
-    assert set(buttons(first["blocks"])) == {"basebot_page_next", "basebot_csv", "basebot_share"}
+    assert set(buttons(first["blocks"])) == {
+        "basebot_page_next",
+        "basebot_csv",
+        "basebot_share",
+        "basebot_choose",
+    }
     [second] = click(slack, buttons(first["blocks"])["basebot_page_next"])
     assert second["replace_original"] is True and second["response_type"] == "ephemeral"
     assert f"Rows 21–40 of {total}" in shown(second)
