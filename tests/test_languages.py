@@ -18,14 +18,18 @@ from sqlalchemy.orm import Session
 
 from bot.__main__ import main
 from bot.ask import ask
+from bot.home import Home
 from bot.i18n import LANGUAGES, Speaker, language_of, speaker
 from bot.parsing import ParseError
 from bot.render.blocks import csv_file, render_answer, render_apology, render_error, render_notice
+from bot.render.home import home_view
 from bot.render.text import render_text
 from bot.settings import Settings
+from queries.claims import Held, Hold
 from queries.registry import QUERIES
 from queries.request import DIRECT, OFFLINE, Me, Source
 from queries.results import Answer
+from queries.upsell import UpsellList
 from queries.view import _
 from tests.queries.world import D, build_world
 from tests.slack.driver import shown
@@ -255,3 +259,23 @@ def test_the_cli_speaks_the_asked_language(
 def test_a_slack_locale_picks_a_language(tag: str | None, lang: str) -> None:
     assert language_of(tag) == lang
     assert language_of("es-ES", "de") == "de"
+
+
+@pytest.mark.parametrize("owns", [True, False])
+def test_pseudo_locale_the_app_home(world: Session, owns: bool) -> None:
+    candidates = ask(world, "upsell", as_of=D, settings=SETTINGS, me=ME)
+    assert isinstance(candidates, UpsellList)
+    held = Held(1, "A", "printers", "service", Hold("claimed", "U0ASKER", "2026-07-30"))
+    home = Home(
+        me=ME,
+        as_of=D,
+        accounts=3 if owns else 0,
+        units=4,
+        without_service=2,
+        candidates=candidates,
+        renewals=candidates.by_rule()["renewal"],
+        claims=[held],
+    )
+    said = shown({"blocks": home_view(home, PSEUDO)["blocks"]})
+    data = _data(candidates) | {"U0ASKER", "owner", "customers.csv"}
+    assert not untranslated(said, data)

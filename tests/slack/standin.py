@@ -177,6 +177,8 @@ class SlackStandIn:
             return 200, {"ok": True, "channel": channel, "ts": "1700000000.000100"}
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": "1700000000.000200"}
+        if method == "views.publish":
+            return 200, {"ok": True, "view": {"id": "V0HOME"}}
         if method == "users.info":
             user = str(data.get("user") or "")
             with self._changed:
