@@ -4,7 +4,9 @@ Run by the harness as `python -m bench.serve JOB RESULT` so its peak RSS (VmHWM)
 alone. Each timed run is what a Slack user waits for: the slash command's work in the
 listener (`compute`: access rules, parse, query, audit row) and the Block Kit reply
 (`render_answer`), read from the read replica when the job has one (built first, timed),
-asked by a Slack user whose profile email is the job's `asker` (for `mine`). The
+asked by a Slack user whose profile email is the job's `asker` (for `mine`). The App Home is
+timed the same way: that user's Home built (`build_home`, claims from the primary) and drawn
+as the `views.publish` payload in German (`home_view`). The
 full JSON answers the baselines are checked against are computed last, once per verb, so the
 serving peak is measured before them. Prints its progress on stdout and writes its
 measurements to RESULT.
@@ -15,8 +17,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,13 +27,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bench.guard import Deadline, deadline
-from bench.verbs import answer_size, asker, key_figures
+from bench.verbs import HOME, HOME_LANGUAGE, answer_size, asker, key_figures
 from bot.ask import ask_json
+from bot.home import build_home
 from bot.i18n import speaker
 from bot.listeners.guard import Incident
 from bot.listeners.replies import compute
 from bot.listeners.services import Services
 from bot.render.blocks import render_answer
+from bot.render.home import home_view
 from bot.settings import Settings
 from queries.db import make_engine, make_sessionmaker
 from queries.replica import DEFAULT_REPLICA_MEMORY, ReadPath
@@ -51,12 +56,28 @@ def _peak_kib() -> int:
     return status_kib("VmHWM")
 
 
+@dataclass(frozen=True, kw_only=True)
+class _AsOf(Settings):
+    """The settings with the data set's date as today (the Home has no `as of`)."""
+
+    as_of: date
+
+    def today(self) -> date:
+        return self.as_of
+
+
 class _Server:
     def __init__(self, config: dict[str, Any]) -> None:
         self.settings = Settings(
             database_url=config["url"],
             replica_dir=config.get("replica_dir"),
             replica_memory=config.get("replica_memory", DEFAULT_REPLICA_MEMORY),
+        )
+        self.home_settings = _AsOf(
+            database_url=self.settings.database_url,
+            replica_dir=self.settings.replica_dir,
+            replica_memory=self.settings.replica_memory,
+            as_of=date.fromisoformat(config["as_of"]),
         )
         self.engine = make_engine(config["url"])
         self.factory = make_sessionmaker(self.engine)
@@ -94,6 +115,16 @@ class _Server:
         render_answer(answer, speak=speaker(self.settings.language, self.settings.currency))
         return answer
 
+    def home(self, _text: str) -> dict[str, Any] | None:
+        """The asker's App Home as `views.publish` sends it, or None past the timeout."""
+        try:
+            home = build_home(self._read, self.factory, self.home_settings, self.me)
+        except Exception:
+            if self._limit is not None and self._limit.fired:
+                return None
+            raise
+        return home_view(home, speak=speaker(HOME_LANGUAGE, self.settings.currency))
+
     def full_json(self, text: str) -> dict[str, Any] | None:
         """The whole JSON answer (`basebot ask --json`), or None past the timeout."""
         with self._read() as session:
@@ -103,6 +134,15 @@ class _Server:
                 if self._limit is not None and self._limit.fired:
                     return None
                 raise
+
+
+def _size(answer: Any) -> int:
+    """Rows of an answer; for the App Home, the blocks of its view."""
+    if isinstance(answer, dict):
+        return len(answer["blocks"])
+    if isinstance(answer, UpsellList):
+        return answer.total
+    return answer_size(answer.to_json())
 
 
 def serve(config: dict[str, Any]) -> dict[str, Any]:
@@ -118,12 +158,13 @@ def serve(config: dict[str, Any]) -> dict[str, Any]:
     verbs = []
     for verb in config["verbs"]:
         texts: list[str] = verb["texts"]
+        once: Callable[[str], Any | None] = (
+            server.home if verb["label"] == HOME.label else server.slack
+        )
         # The warm-up run is not timed.
-        answer = server.slack(texts[0])
+        answer = once(texts[0])
         timed_out = answer is None
-        size = 0
-        if answer is not None:
-            size = answer.total if isinstance(answer, UpsellList) else answer_size(answer.to_json())
+        size = 0 if answer is None else _size(answer)
         del answer
         timings: list[float] = []
         loop_started = time.perf_counter()
@@ -131,7 +172,7 @@ def serve(config: dict[str, Any]) -> dict[str, Any]:
             if n >= 2 and time.perf_counter() - loop_started > budget:
                 break
             began = time.perf_counter()
-            if server.slack(texts[1 + n]) is None:
+            if once(texts[1 + n]) is None:
                 timed_out = True
                 break
             timings.append(time.perf_counter() - began)

@@ -99,7 +99,19 @@ def _registered(timed: Sequence[Verb]) -> tuple[Verb, ...]:
     )
 
 
-VERBS: tuple[Verb, ...] = _TIMED + _registered(_TIMED)
+# The App Home (SPEC §9) of the asker rep: `bot.home.build_home` on the serving process's read
+# path and primary, then `bot.render.home.home_view` in German; not a command, so no baselines
+# and no query plans. Its label names the rep's accounts once the data set is known.
+HOME_COMMAND = "(App Home)"
+HOME_LANGUAGE = "de"
+HOME = Verb("App Home (rep with N accounts)", HOME_COMMAND, ANY_P95_MS)
+
+
+def home_label(accounts: int) -> str:
+    return f"App Home (rep with {accounts:,} accounts)"
+
+
+VERBS: tuple[Verb, ...] = _TIMED + _registered(_TIMED) + (HOME,)
 BASELINED = tuple(v.label for v in VERBS if v.baselined)
 
 # What `--live` times, still and while a writer commits (issue #16).
