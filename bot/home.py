@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import parse_command, run
@@ -15,7 +16,9 @@ from queries.claims import Held, in_force
 from queries.customers import CustomerBase
 from queries.db import Reader
 from queries.installed import InstalledBase
+from queries.models import Customer
 from queries.request import Me
+from queries.scope import customer_conditions
 from queries.upsell import Candidate, UpsellList
 
 HOME_TOP = 5
@@ -32,6 +35,8 @@ class Home:
     candidates: UpsellList  # theirs (or everyone's, for a rep with no account), unclaimed
     renewals: list[Candidate]  # their service plans ending within 30 days
     claims: list[Held]  # the rep's own claims in force
+    # Claims on the rep's own accounts whose candidate is no longer one (kept until they lapse).
+    resolved: frozenset[tuple[str, str, str]] = frozenset()
 
     @property
     def owns(self) -> bool:
@@ -41,10 +46,24 @@ class Home:
 def build_home(reads: Reader, primary: sessionmaker[Session], settings: Settings, me: Me) -> Home:
     """The rep's Home, from the read path; claims from the database itself."""
     today = settings.today()
+    who = {n.lower() for n in (me.user_id, me.email) if n}
+    mine = me.mine()
     with primary() as session:
         held = in_force(session, datetime.now(UTC))
-    who = {n.lower() for n in (me.user_id, me.email) if n}
-    claims = [h for h in held if h.hold.user.lower() in who]
+        claims = [h for h in held if h.hold.user.lower() in who]
+        # The claimed customers that are the rep's own: only their candidates are read below.
+        owned = (
+            set(
+                session.scalars(
+                    select(Customer.customer_ref).where(
+                        Customer.customer_ref.in_([h.customer_ref for h in claims]),
+                        *customer_conditions([mine] if mine else []),
+                    )
+                )
+            )
+            if claims and mine
+            else set()
+        )
     with reads() as session:
 
         def answer(text: str) -> object:
@@ -53,22 +72,30 @@ def build_home(reads: Reader, primary: sessionmaker[Session], settings: Settings
 
         customers = answer("customers mine")
         installed = answer("installed mine")
-        service = answer("upsell service mine")
-        renewals = answer("upsell renewal mine")
+        every = answer("upsell mine")  # every rule: service, renewals, and what is resolved
         assert isinstance(customers, CustomerBase) and isinstance(installed, InstalledBase)
-        assert isinstance(service, UpsellList) and isinstance(renewals, UpsellList)
+        assert isinstance(every, UpsellList)
         owns = customers.customers > 0
         top = answer(f"upsell {'mine ' if owns else ''}unclaimed top {HOME_TOP}")
         assert isinstance(top, UpsellList)
+    found = {(c.customer_ref, c.category, c.rule) for c in every.candidates}
     return Home(
         me=me,
         as_of=today,
         accounts=customers.customers,
         units=installed.units,
-        without_service=sum(c.score for c in service.candidates),
+        without_service=sum(c.score for c in every.candidates if c.rule == "service"),
         candidates=top,
-        renewals=[c for c in renewals.candidates if c.score <= RENEWAL_SOON_DAYS],
+        renewals=[
+            c for c in every.candidates if c.rule == "renewal" and c.score <= RENEWAL_SOON_DAYS
+        ],
         claims=claims,
+        resolved=frozenset(
+            key
+            for h in claims
+            if h.customer_ref in owned
+            and (key := (h.customer_ref, h.category, h.rule)) not in found
+        ),
     )
 
 

@@ -275,6 +275,7 @@ def test_pseudo_locale_the_app_home(world: Session, owns: bool) -> None:
         candidates=candidates,
         renewals=candidates.by_rule()["renewal"],
         claims=[held],
+        resolved=frozenset({("A", "printers", "service")}),
     )
     said = shown({"blocks": home_view(home, PSEUDO)["blocks"]})
     data = _data(candidates) | {"U0ASKER", "owner", "customers.csv"}

@@ -107,6 +107,11 @@ def home_view(home: Home, speak: Speaker) -> dict[str, Any]:
     held = "\n".join(
         f"• `{_esc(h.customer_ref)}` · {_esc(h.category)} · {_esc(h.rule)} · "
         + _esc(speak(_until(h.hold.status, h.hold.until)))
+        + (
+            " · " + _esc(speak(_("resolved: no longer a candidate")))
+            if (h.customer_ref, h.category, h.rule) in home.resolved
+            else ""
+        )
         for h in home.claims
     ) or _esc(speak(_("none")))
     claims_title = _esc(speak(_("Your open claims")))

@@ -94,3 +94,18 @@ def test_the_messages_tab_publishes_nothing(slack: Slack, standin: SlackStandIn)
     slack.event({"type": "app_home_opened", "user": "U0MSGTAB", "tab": "messages"})
     time.sleep(0.3)
     assert not [c for c in standin.calls()[before:] if c.method == "views.publish"]
+
+
+def test_a_claim_that_is_no_longer_a_candidate_shows_as_resolved(
+    slack: Slack, standin: SlackStandIn
+) -> None:
+    standin.emails["U0HOMEBEA"] = ANN
+    sent = slack.command("claim A copiers service", user="U0HOMEBEA")  # A has no copiers
+    [done] = standin.replies(sent.response_url)
+    assert "is yours" in json.dumps(done)
+    before = len(standin.calls())
+    slack.event({"type": "app_home_opened", "user": "U0HOMEBEA", "tab": "home"})
+    said = _text(_published(standin, before, "U0HOMEBEA"))
+    assert "`A` · copiers · service" in said and "resolved: no longer a candidate" in said
+    sent = slack.command("unclaim A copiers service", user="U0HOMEBEA")
+    standin.replies(sent.response_url)
