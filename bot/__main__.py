@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.ask import ask, parse_command, run
+from bot.ask import parse_command, run
 from bot.i18n import LANGUAGES, speaker
 from bot.parsing import ParseError
 from bot.render.text import render_text
@@ -27,6 +27,7 @@ from queries.progress import Progress, for_stderr
 from queries.registry import QUERIES
 from queries.replica import ReadPath
 from queries.request import Me
+from queries.results import Answer
 from queries.schema import ensure_schema, upgrade
 from queries.vocabulary import frozen
 
@@ -91,27 +92,39 @@ def _is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(Customer))
 
 
+def _answer(
+    session: Session,
+    factory: sessionmaker[Session],
+    text: str,
+    *,
+    as_of: date | None,
+    settings: Settings,
+    me: Me | None,
+) -> Answer:
+    """Parse and answer on the read path; an act changes the database itself, in a
+    transaction of its own; claims are read from the database. Raises ParseError."""
+    request = parse_command(session, text, as_of=as_of, settings=settings, me=me)
+    spec = QUERIES.get(request.verb)
+    if spec is not None and spec.writes:
+        with transaction(factory) as primary:
+            return run(primary, replace(request, source=None), settings)
+    if spec is not None and spec.claims and frozen(session):
+        with factory() as primary:
+            request = replace(request, holds=in_force(primary, datetime.now(UTC)))
+    return run(session, request, settings)
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     factory = _factory(settings)
     reads = _reads(settings, factory, build=False)
     speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
     with reads.session() as session:
         try:
-            request = parse_command(
-                session, args.text, as_of=args.as_of, settings=settings, me=_me(args)
+            result = _answer(
+                session, factory, args.text, as_of=args.as_of, settings=settings, me=_me(args)
             )
         except ParseError as exc:
             raise UsageError(exc.text(speak)) from None
-        spec = QUERIES.get(request.verb)
-        if spec is not None and spec.writes:
-            # An act changes the database itself, in a transaction of its own.
-            with transaction(factory) as primary:
-                result = run(primary, request, settings)
-        else:
-            if spec is not None and spec.claims and frozen(session):
-                with factory() as primary:
-                    request = replace(request, holds=in_force(primary, datetime.now(UTC)))
-            result = run(session, request, settings)
         if args.json:
             print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         else:
@@ -133,6 +146,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     reads = _reads(settings, factory, build=True)
     reads.start()
     speak = speaker(getattr(args, "lang", None) or settings.language, settings.currency)
+    me = _me(args)
     interactive = sys.stdin.isatty()
     if interactive:
         print(
@@ -153,7 +167,8 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
             print(f"base> {text}")
         with reads.session() as session:
             try:
-                print(render_text(ask(session, text, as_of=None, settings=settings), speak=speak))
+                said = _answer(session, factory, text, as_of=None, settings=settings, me=me)
+                print(render_text(said, speak=speak))
             except ParseError as exc:
                 print(exc.text(speak) + "\n")
     reads.close()
@@ -355,6 +370,15 @@ def _me(args: argparse.Namespace) -> Me | None:
     return Me(email=who) if "@" in who else Me(user_id=who)
 
 
+def _user_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--user",
+        metavar="ID_OR_EMAIL",
+        help="who asks, for `mine` and claims: a Slack user id (U…) or the email an account's"
+        " owner is written as",
+    )
+
+
 def _lang_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--lang",
@@ -371,21 +395,18 @@ def build_parser() -> argparse.ArgumentParser:
         " a local console on the configured database (demo data on first use).",
     )
     _lang_option(parser)
+    _user_option(parser)
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("ask", help="answer one command, e.g. basebot ask 'installed printers'")
     p.add_argument("text", help="the command, as typed after /base")
     p.add_argument("--json", action="store_true", help="print the JSON reply")
     p.add_argument("--as-of", type=_date, help="default as-of date (YYYY-MM-DD)")
     _lang_option(p)
-    p.add_argument(
-        "--user",
-        metavar="ID_OR_EMAIL",
-        help="who asks, for `mine`: a Slack user id (U…) or the email an account's owner is"
-        " written as",
-    )
+    _user_option(p)
     p.set_defaults(func=cmd_ask)
     p = sub.add_parser("console", help="type /base commands locally (the default)")
     _lang_option(p)
+    _user_option(p)
     p.set_defaults(func=cmd_console)
     p = sub.add_parser("import", help="load customers/products/purchases/installations CSVs")
     p.add_argument("folder")
