@@ -194,7 +194,9 @@ def answer_guarded(
                 with sessions() as primary:
                     request = replace(request, holds=in_force(primary, datetime.now(UTC)))
             if spec is not None and spec.writes:
-                request = replace(request, may_override=guard.may_override_claims(asked.user_id))
+                # An act runs on the database itself, wherever the question was parsed.
+                override = guard.may_override_claims(asked.user_id)
+                request = replace(request, may_override=override, source=None)
                 with sessions() as primary, primary.begin():
                     answer = run(primary, request, settings)
             elif spec is not None and spec.primary and frozen(session) and not request.source:
