@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import parse_command, run
 from bot.settings import Settings
-from queries.claims import Held, in_force
+from queries.claims import DISMISSED, Held, in_force
 from queries.customers import CustomerBase
 from queries.db import Reader
 from queries.installed import InstalledBase
@@ -76,7 +76,8 @@ def build_home(reads: Reader, primary: sessionmaker[Session], settings: Settings
         assert isinstance(customers, CustomerBase) and isinstance(installed, InstalledBase)
         assert isinstance(every, UpsellList)
         owns = customers.customers > 0
-        top = answer(f"upsell {'mine ' if owns else ''}unclaimed top {HOME_TOP}")
+        # The rep's whole list is at hand: their best unclaimed-or-theirs come from it.
+        top = _best(every, held, who) if owns else answer(f"upsell unclaimed top {HOME_TOP}")
         assert isinstance(top, UpsellList)
     found = {(c.customer_ref, c.category, c.rule) for c in every.candidates}
     return Home(
@@ -97,6 +98,24 @@ def build_home(reads: Reader, primary: sessionmaker[Session], settings: Settings
             and (key := (h.customer_ref, h.category, h.rule)) not in found
         ),
     )
+
+
+def _best(found: UpsellList, held: tuple[Held, ...], who: set[str]) -> UpsellList:
+    """The first HOME_TOP candidates of each rule that nobody else holds and nobody dismissed
+    (as `unclaimed`); the list is already in each rule's order."""
+    others = {
+        (h.customer_ref, h.category, h.rule)
+        for h in held
+        if h.hold.status == DISMISSED or h.hold.user.lower() not in who
+    }
+    kept: dict[str, int] = {}
+    best = []
+    for c in found.candidates:
+        if (c.customer_ref, c.category, c.rule) in others or kept.get(c.rule, 0) >= HOME_TOP:
+            continue
+        kept[c.rule] = kept.get(c.rule, 0) + 1
+        best.append(c)
+    return replace(found, candidates=best, counts=None)
 
 
 __all__ = ["HOME_TOP", "Home", "build_home"]

@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 
 from bot.__main__ import main
 from bot.ask import ask_json, parse_command, run
+from bot.home import _best
 from bot.parsing import ParseError
 from bot.settings import Settings
 from queries.claims import in_force
 from queries.db import make_sessionmaker
 from queries.request import Me
+from queries.upsell import UpsellList
 from tests.committed import committed_database, sqlite_file
 from tests.queries.world import D, build_world
 from tests.replicas import replica_of
@@ -180,3 +182,21 @@ def test_two_claims_at_the_same_moment_one_wins(engine: Engine, tmp_path: Path) 
 
 def _day(at: datetime, days: int) -> str:
     return (at + timedelta(days=days)).date().isoformat()
+
+
+def test_the_homes_best_are_upsell_unclaimed_top_5(world: Session) -> None:
+    now = datetime.now(UTC)
+    act(world, "claim A printers service", BOB, at=now)  # someone else's: left out
+    act(world, "claim C printers service", ANN, at=now)  # Ann's own: kept
+    act(world, "claim B printers renewal dismissed", ANN, at=now)  # dismissed: left out
+    held = in_force(world, now)
+
+    def answer(text: str) -> UpsellList:
+        request = parse_command(world, text, as_of=D, settings=SETTINGS, me=ANN)
+        found = run(world, replace(request, holds=held), SETTINGS)
+        assert isinstance(found, UpsellList)
+        return found
+
+    expected = answer("upsell unclaimed top 5")
+    assert _best(answer("upsell"), held, {"u0ann"}).candidates == expected.candidates
+    assert any(c.claim for c in expected.candidates)
