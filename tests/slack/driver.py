@@ -221,6 +221,15 @@ def buttons(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e["action_id"]: e for b in blocks if b["type"] == "actions" for e in b["elements"]}
 
 
+def answer_to(slack: Slack, text: str, user: str) -> dict[str, Any]:
+    """The one private reply to a command of `user`, its blocks checked as Slack would."""
+    sent = slack.command(text, user=user)
+    assert (sent.status, sent.body) == (200, b"")
+    [answer] = slack.standin.replies(sent.response_url)
+    check_blocks(answer["blocks"])
+    return answer
+
+
 def shown(message: dict[str, Any]) -> str:
     """Every piece of text a message shows (blocks and fallback), for `in` checks."""
     parts = [str(message.get("text", ""))]

@@ -10,17 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queries.models import AuditEntry
-from tests.slack.driver import AS_OF, Slack, check_blocks, shown
+from tests.slack.driver import AS_OF, Slack, answer_to, check_blocks, shown
 from tests.slack.standin import SlackStandIn
 
 LIST = f"upsell printers service as of {AS_OF}"
-
-
-def _ask(slack: Slack, text: str, user: str) -> dict[str, Any]:
-    sent = slack.command(text, user=user)
-    [answer] = slack.standin.replies(sent.response_url)
-    check_blocks(answer["blocks"])
-    return answer
 
 
 def _menu(message: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +34,7 @@ def _pick(slack: Slack, block: dict[str, Any], value: str, user: str, count: int
 def test_claim_from_the_list_then_another_rep_is_told_who_holds_it(
     slack: Slack, standin: SlackStandIn, slack_sessions: sessionmaker[Session]
 ) -> None:
-    first = _ask(slack, LIST, "U0REPA")
+    first = answer_to(slack, LIST, "U0REPA")
     menu = _menu(first)
     values = [o["value"] for o in menu["elements"][0]["options"]]
     assert "claim Z01 printers service" in values and len(values) <= 100
@@ -53,7 +46,7 @@ def test_claim_from_the_list_then_another_rep_is_told_who_holds_it(
     mine = [o["value"] for o in _menu(held)["elements"][0]["options"]]
     assert "claim Z01 printers service contacted" in mine
     assert "claim Z01 printers service" not in mine
-    other = _ask(slack, LIST, "U0REPB")
+    other = answer_to(slack, LIST, "U0REPB")
     theirs = [o["value"] for o in _menu(other)["elements"][0]["options"]]
     assert "claim Z01 printers service" not in theirs
     assert "unclaim Z01 printers service" in theirs
@@ -81,7 +74,7 @@ def test_claim_from_the_list_then_another_rep_is_told_who_holds_it(
 
 
 def test_no_menu_in_a_public_answer(slack: Slack) -> None:
-    answer = _ask(slack, f"{LIST} public", "U0REPC")
+    answer = answer_to(slack, f"{LIST} public", "U0REPC")
     assert not any(
         e["action_id"] == "basebot_choose"
         for b in answer["blocks"]

@@ -4,12 +4,11 @@ include_locale, asked once and cached), the default language when Slack cannot s
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
 from queries.registry import QUERIES
-from tests.slack.driver import AS_OF, Slack, check_blocks, shown
+from tests.slack.driver import AS_OF, Slack, answer_to, shown
 from tests.slack.standin import SlackStandIn
 
 # Written by hand from the catalogs: the header of one verb's reply, per language.
@@ -49,22 +48,14 @@ def _asker(standin: SlackStandIn, locale: str | None) -> str:
     return user
 
 
-def _reply(slack: Slack, text: str, user: str) -> dict[str, Any]:
-    sent = slack.command(text, user=user)
-    assert (sent.status, sent.body) == (200, b"")
-    [answer] = slack.standin.replies(sent.response_url)
-    check_blocks(answer["blocks"])
-    return answer
-
-
 @pytest.mark.parametrize(("lang", "locale"), [("de", "de-DE"), ("fr", "fr-FR")])
 @pytest.mark.parametrize("verb", list(QUERIES))
 def test_every_verb_answers_in_german_and_french(
     slack: Slack, standin: SlackStandIn, verb: str, lang: str, locale: str
 ) -> None:
     user = _asker(standin, locale)
-    english = _reply(slack, f"{QUERIES[verb].examples[0]} as of {AS_OF}", _asker(standin, None))
-    answer = _reply(slack, f"{QUERIES[verb].examples[0]} as of {AS_OF}", user)
+    english = answer_to(slack, f"{QUERIES[verb].examples[0]} as of {AS_OF}", _asker(standin, None))
+    answer = answer_to(slack, f"{QUERIES[verb].examples[0]} as of {AS_OF}", user)
     header = answer["blocks"][0]["text"]["text"]
     assert header != english["blocks"][0]["text"]["text"]
     if verb in HEADERS[lang]:
@@ -76,7 +67,7 @@ def test_every_verb_answers_in_german_and_french(
 
 
 def test_german_figures_and_buttons(slack: Slack, standin: SlackStandIn) -> None:
-    answer = _reply(slack, f"upsell printers service as of {AS_OF}", _asker(standin, "de-AT"))
+    answer = answer_to(slack, f"upsell printers service as of {AS_OF}", _asker(standin, "de-AT"))
     said = shown(answer)
     assert "Im Channel teilen" in said and "Weiter ▶" in said
     assert "Zeta Print 01" in said  # data stays as it is
@@ -90,7 +81,7 @@ def test_users_info_is_asked_once_per_user(slack: Slack, standin: SlackStandIn) 
     user = _asker(standin, "fr-FR")
     before = len(standin.api("users.info"))
     for _ in range(3):
-        _reply(slack, f"installed as of {AS_OF}", user)
+        answer_to(slack, f"installed as of {AS_OF}", user)
     asked = standin.api("users.info")[before:]
     assert [c.data.get("user") for c in asked] == [user]
     assert asked[0].data.get("include_locale") in ("true", "1", True)
@@ -101,12 +92,12 @@ def test_a_users_info_failure_answers_in_the_default_language(
 ) -> None:
     user = _asker(standin, "de-DE")
     standin.script("users.info", body={"ok": False, "error": "ratelimited"}, times=1)
-    answer = _reply(slack, f"installed as of {AS_OF}", user)
+    answer = answer_to(slack, f"installed as of {AS_OF}", user)
     assert answer["blocks"][0]["text"]["text"].startswith("Installed base · as of")
 
 
 def test_an_error_is_explained_in_the_askers_language(slack: Slack, standin: SlackStandIn) -> None:
-    answer = _reply(slack, "instaled printers", _asker(standin, "ru-RU"))
+    answer = answer_to(slack, "instaled printers", _asker(standin, "ru-RU"))
     said = shown(answer)
     assert "/base installed" in said  # the command stays English
     assert "Например" in said or "например" in said
