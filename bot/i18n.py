@@ -10,7 +10,8 @@ from __future__ import annotations
 import gettext
 import io
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 
-from queries.view import Label, Money, Msg, Percent, Signed, _
+from queries.view import Label, Money, Msg, Percent, Person, Signed, _
 
 LANGUAGES = ("en", "de", "fr", "it", "ro", "ru")
 DEFAULT_LANGUAGE = "en"
@@ -80,6 +81,8 @@ class Speaker:
     lang: str = DEFAULT_LANGUAGE
     currency: str = "USD"
     messages: gettext.NullTranslations = field(default=None, repr=False)  # type: ignore[assignment]
+    # People's names by Slack user id, where the reader knows them (Slack: users.info).
+    names: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.messages is None:
@@ -97,7 +100,14 @@ class Speaker:
         values.update((name, self.param(value)) for name, value in msg.params)
         return template.format_map(values)
 
+    def knowing(self, names: Mapping[str, str]) -> Speaker:
+        """The same speaker, naming these people (user id → name) as "@name"."""
+        return replace(self, names={**self.names, **names}) if names else self
+
     def param(self, value: Any) -> str:
+        if isinstance(value, Person):
+            name = self.names.get(value.id)
+            return f"@{name}" if name else value.id
         if isinstance(value, Msg | Label):
             return self(value if isinstance(value, Msg) else value.msg)
         if isinstance(value, Money):

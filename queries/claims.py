@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from queries.models import Claim, Customer
 from queries.request import Request
 from queries.results import header
-from queries.view import Msg, View, _, code
+from queries.view import Msg, Person, View, _, code
 
 CLAIMED, CONTACTED, DISMISSED = "claimed", "contacted", "dismissed"
 STATUSES = (CLAIMED, CONTACTED, DISMISSED)
@@ -114,7 +114,7 @@ class ClaimAct:
         elif self.outcome == HELD:
             said = _(
                 "{user} holds {candidate} ({status}) until {day}: nothing changed.",
-                user=code(self.user or ""),
+                user=Person(self.user or ""),
                 candidate=what,
                 status=STATUS_WORDS.get(self.status, Msg(self.status)),
                 day=_date(self.until),

@@ -69,6 +69,7 @@ from sqlalchemy.types import TypeEngine
 from queries.capture import bulk_load
 from queries.models import Base, Customer, Installation, Money, Product, Purchase
 from queries.progress import SILENT, Progress, Step
+from queries.request import SLACK_USER_ID
 
 KINDS = ("core", "accessory", "consumable", "service", "subscription")
 COVERED_KINDS = ("service", "subscription")
@@ -322,8 +323,7 @@ _EMAIL = (
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 )
-_SLACK_USER_ID = r"[UW][A-Z0-9]+"
-_OWNER = re.compile(f"{_EMAIL}|{_SLACK_USER_ID}")
+_OWNER = re.compile(f"{_EMAIL}|{SLACK_USER_ID.pattern}")
 
 
 def is_owner(value: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -42,6 +43,13 @@ class Filter:
 
 
 MINE = "mine"
+# A Slack user id, one of the two ways an owner or a claim's holder is written (SPEC §9).
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+
+
+def is_user_id(name: str) -> bool:
+    """Whether `name` is a Slack user id (else it is an email)."""
+    return SLACK_USER_ID.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)

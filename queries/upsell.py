@@ -47,6 +47,7 @@ from queries.view import (
     Figure,
     Label,
     Msg,
+    Person,
     Table,
     View,
     _,
@@ -199,7 +200,7 @@ def held_by(hold: Hold | None) -> Label | None:
         _(
             "{status} by {user} until {day}",
             status=STATUS_WORDS.get(hold.status, Msg(hold.status)),
-            user=hold.user,
+            user=Person(hold.user),
             day=date.fromisoformat(hold.until),
         ),
     )

@@ -10,7 +10,7 @@ words are `Msg`s (gettext message ids, translated when rendered), figures are ty
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +63,15 @@ class Percent:
 @dataclass(frozen=True)
 class Signed:
     value: int
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone, as an account owner or a claim is written: a Slack user id or an email.
+
+    People who know them by name (Slack readers) are shown their name."""
+
+    id: str
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,25 @@ class View:
         return self.tables[0] if self.tables else None
 
 
+def people(*parts: Any) -> set[str]:
+    """The ids of every Person named anywhere in these views, messages, tables or labels."""
+    found: set[str] = set()
+    stack = list(parts)
+    while stack:
+        part = stack.pop()
+        if isinstance(part, Person):
+            found.add(part.id)
+        elif isinstance(part, Msg):
+            stack.extend(value for _name, value in part.params)
+        elif isinstance(part, Label):
+            stack.append(part.msg)
+        elif isinstance(part, View | Table | Listing | Figure):
+            stack.extend(getattr(part, f.name) for f in fields(part))
+        elif isinstance(part, tuple | list):
+            stack.extend(part)
+    return found
+
+
 def code(text: str) -> str:
     """A command, id or error as code (`…`): a parameter's markup, never translated."""
     return f"`{text}`"
@@ -208,6 +236,7 @@ __all__ = [
     "Money",
     "Msg",
     "Percent",
+    "Person",
     "Signed",
     "Table",
     "View",
@@ -215,4 +244,5 @@ __all__ = [
     "_n",
     "dimension",
     "framing",
+    "people",
 ]

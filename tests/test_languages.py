@@ -29,8 +29,8 @@ from queries.claims import Held, Hold
 from queries.registry import QUERIES
 from queries.request import DIRECT, OFFLINE, Me, Source
 from queries.results import Answer
-from queries.upsell import UpsellList
-from queries.view import _
+from queries.upsell import UpsellList, held_by
+from queries.view import _, people
 from tests.queries.world import D, build_world
 from tests.slack.driver import shown
 from tests.test_catalogs import EXTRACTED
@@ -280,3 +280,21 @@ def test_pseudo_locale_the_app_home(world: Session, owns: bool) -> None:
     said = shown({"blocks": home_view(home, PSEUDO)["blocks"]})
     data = _data(candidates) | {"U0ASKER", "owner", "customers.csv"}
     assert not untranslated(said, data)
+
+
+def test_people_are_named_where_the_reader_knows_them() -> None:
+    held = Hold("claimed", "U0ANN", "2026-12-31")
+    label = render_label(held)
+    assert people(label) == {"U0ANN"}
+    named = speaker("de").knowing({"U0ANN": "Ann Rep"})
+    assert named(label.msg) == "reserviert von @Ann Rep bis 31.12.2026"
+    # Unknown to the reader (the CLI, a failed users.info): the id as written; an email too.
+    assert speaker("en")(label.msg) == "claimed by U0ANN until Dec 31, 2026"
+    by_email = render_label(replace(held, user="ann@acme.example"))
+    assert named(by_email.msg) == "reserviert von ann@acme.example bis 31.12.2026"
+
+
+def render_label(hold: Hold) -> Any:
+    label = held_by(hold)
+    assert label is not None
+    return label

@@ -34,7 +34,7 @@ from bot.render.blocks import (
     render_notice,
 )
 from queries.results import Answer
-from queries.view import _
+from queries.view import _, people
 
 
 def acknowledge(ack: Ack) -> None:
@@ -54,6 +54,7 @@ def show_page(
         if found is None:
             return
         answer, state = found
+        speak = svc.speaker(client, asker.user_id, people(answer.view()))
         message = render_answer(
             answer,
             speak=speak,
@@ -89,6 +90,7 @@ def share_in_channel(
         if found is None:
             return
         answer, state = found
+        speak = svc.speaker(client, asker.user_id, people(answer.view()))
         message = render_answer(answer, speak=speak, page=state.page, shared_by=asker.user_id)
         send(respond, client, asker, message, public=True)
         delete_original(respond)
@@ -122,6 +124,7 @@ def act_from_menu(
         except ParseError as exc:
             send(respond, client, asker, render_error(exc, speak=speak))
             return
+        speak = svc.speaker(client, asker.user_id, people(page.view(), done.view()))
         message = render_answer(page, speak=speak, page=state.page)
         send(respond, client, asker, message, replace_original=True)
         if done.to_json().get("outcome") != "done":

@@ -12,6 +12,7 @@ from bot.listeners.replies import Asker, compute, incident_guard, send, upload_c
 from bot.listeners.services import services
 from bot.parsing import ParseError
 from bot.render.blocks import render_answer, render_error
+from queries.view import people
 
 
 def acknowledge(ack: Ack) -> None:
@@ -36,6 +37,7 @@ def answer_command(
             send(respond, client, asker, error)
             return
         public = answer.request.public
+        speak = svc.speaker(client, asker.user_id, people(answer.view()))
         contacts = svc.guard.may_see_contacts(asker.user_id, public=public)
         message = render_answer(answer, speak=speak, public=public, contacts=contacts)
         send(respond, client, asker, message, public=public)

@@ -27,7 +27,10 @@ def publish(svc: Services, client: WebClient, user: str) -> None:
     """Build the rep's Home and publish it; a failure is logged, the tab keeps its last view."""
     try:
         home = build_home(svc.reader, svc.sessions, svc.settings, svc.me(client, user))
-        client.views_publish(user_id=user, view=home_view(home, svc.speaker(client, user)))
+        holders = {h.hold.user for h in home.claims} | {
+            c.claim.user for c in home.candidates.candidates if c.claim
+        }
+        client.views_publish(user_id=user, view=home_view(home, svc.speaker(client, user, holders)))
     except Exception:
         log.exception("the App Home could not be published")
 

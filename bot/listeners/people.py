@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.i18n import Speaker, language_of, speaker
-from queries.request import Me
+from queries.request import Me, is_user_id
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +26,10 @@ FAILURE_CACHE_SECONDS = 60.0  # a failed lookup is retried after this, not at ev
 
 
 @dataclass(frozen=True)
-class Person:
+class Profile:
     lang: str
     email: str | None = None
+    name: str | None = None  # how Slack shows them: display name, else real name
 
 
 class People:
@@ -47,11 +48,11 @@ class People:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Person]] = {}
+        self._cache: dict[str, tuple[float, Profile]] = {}
 
-    def of(self, client: WebClient, user: str) -> Person:
+    def of(self, client: WebClient, user: str) -> Profile:
         if not user:
-            return Person(self.default)
+            return Profile(self.default)
         now = self._clock()
         with self._lock:
             cached = self._cache.get(user)
@@ -60,23 +61,34 @@ class People:
         ttl = self._ttl
         try:
             found = client.users_info(user=user, include_locale=True).get("user") or {}
-            email = (found.get("profile") or {}).get("email") or None
-            person = Person(language_of(found.get("locale"), self.default), email)
+            profile = found.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or found.get("name")
+            person = Profile(
+                language_of(found.get("locale"), self.default),
+                profile.get("email") or None,
+                str(name) if name else None,
+            )
         except SlackApiError as exc:
             log.warning("users.info failed: %s", exc.response.get("error"))
-            person, ttl = Person(self.default), FAILURE_CACHE_SECONDS
+            person, ttl = Profile(self.default), FAILURE_CACHE_SECONDS
         except Exception as exc:  # the network: answer in the default language all the same
             log.warning("users.info could not be reached: %s", type(exc).__name__)
-            person, ttl = Person(self.default), FAILURE_CACHE_SECONDS
+            person, ttl = Profile(self.default), FAILURE_CACHE_SECONDS
         with self._lock:
             self._cache[user] = (now + ttl, person)
         return person
 
-    def speaker(self, client: WebClient, user: str) -> Speaker:
-        return speaker(self.of(client, user).lang, self.currency)
+    def speaker(self, client: WebClient, user: str, about: Iterable[str] = ()) -> Speaker:
+        """The user's language, naming the Slack users among `about` (claim holders shown)."""
+        names = {
+            someone: name
+            for someone in about
+            if is_user_id(someone) and (name := self.of(client, someone).name)
+        }
+        return speaker(self.of(client, user).lang, self.currency).knowing(names)
 
     def me(self, client: WebClient, user: str) -> Me:
         return Me(user_id=user or None, email=self.of(client, user).email)
 
 
-__all__ = ["People", "Person"]
+__all__ = ["People", "Profile"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +32,11 @@ class Services:
             people = People(default=self.settings.language, currency=self.settings.currency)
             object.__setattr__(self, "people", people)
 
-    def speaker(self, client: WebClient, user: str) -> Speaker:
-        """The asker's language (users.info, cached): call it after the ack."""
+    def speaker(self, client: WebClient, user: str, about: Iterable[str] = ()) -> Speaker:
+        """The asker's language, naming the people in `about` (users.info, cached): call it
+        after the ack."""
         assert self.people is not None
-        return self.people.speaker(client, user)
+        return self.people.speaker(client, user, about)
 
     def me(self, client: WebClient, user: str) -> Me:
         """Who asks, for `mine` (users.info, cached): call it after the ack."""

@@ -22,7 +22,7 @@ from bot.i18n import Speaker
 from bot.render.blocks import MAX_OPTION_TEXT, MAX_OPTION_VALUE, _clip, _esc, _figures, _section
 from queries.claims import STATUS_WORDS
 from queries.upsell import RULES, claim_choices, detail
-from queries.view import Msg, _
+from queries.view import Msg, Person, _
 
 ACTION_HOME_REFRESH = "basebot_home_refresh"
 ACTION_HOME_CHOOSE = "basebot_home_choose"  # + "_<rule>": one menu per rule
@@ -136,7 +136,7 @@ def _claimed(c: Any) -> Msg:
     return _(
         "{status} by {user}",
         status=STATUS_WORDS.get(c.claim.status, Msg(c.claim.status)),
-        user=c.claim.user,
+        user=Person(c.claim.user),
     )
 
 

@@ -66,6 +66,7 @@ class SlackStandIn:
         # email on their profile (none unless given).
         self.locales: dict[str, str] = {}
         self.emails: dict[str, str] = {}
+        self.names: dict[str, str] = {}  # display names on profiles
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -184,6 +185,8 @@ class SlackStandIn:
             with self._changed:
                 locale = self.locales.get(user, "en-US")
                 profile = {"email": self.emails[user]} if user in self.emails else {}
+                if user in self.names:
+                    profile["display_name"] = self.names[user]
             return 200, {"ok": True, "user": {"id": user, "locale": locale, "profile": profile}}
         if method == "conversations.open":
             return 200, {"ok": True, "channel": {"id": "D" + str(data.get("users", "X"))}}

@@ -34,6 +34,7 @@ def _pick(slack: Slack, block: dict[str, Any], value: str, user: str, count: int
 def test_claim_from_the_list_then_another_rep_is_told_who_holds_it(
     slack: Slack, standin: SlackStandIn, slack_sessions: sessionmaker[Session]
 ) -> None:
+    standin.names["U0REPA"] = "Ann Rep"  # Slack shows claims by the holder's name
     first = answer_to(slack, LIST, "U0REPA")
     menu = _menu(first)
     values = [o["value"] for o in menu["elements"][0]["options"]]
@@ -41,18 +42,19 @@ def test_claim_from_the_list_then_another_rep_is_told_who_holds_it(
     [held] = _pick(slack, menu, "claim Z01 printers service", "U0REPA", 1)
     assert held["replace_original"] is True
     check_blocks(held["blocks"])
-    assert "claimed by U0REPA until" in shown(held)
+    assert "claimed by @Ann Rep until" in shown(held)
     # The holder's menu now offers to move it on; the others' no longer offer to claim it.
     mine = [o["value"] for o in _menu(held)["elements"][0]["options"]]
     assert "claim Z01 printers service contacted" in mine
     assert "claim Z01 printers service" not in mine
     other = answer_to(slack, LIST, "U0REPB")
+    assert "claimed by @Ann Rep until" in shown(other)
     theirs = [o["value"] for o in _menu(other)["elements"][0]["options"]]
     assert "claim Z01 printers service" not in theirs
     assert "unclaim Z01 printers service" in theirs
     # A stale menu (or a crafted pick) cannot take it over: the rep is told who holds it.
     page, refused = _pick(slack, menu, "claim Z01 printers service", "U0REPB", 2)
-    assert "`U0REPA` holds Z01 · printers · service (claimed)" in shown(refused)
+    assert "@Ann Rep holds Z01 · printers · service (claimed)" in shown(refused)
     _pick(slack, _menu(page), "unclaim Z01 printers service", "U0REPB", 2)  # refused too
     [freed] = _pick(slack, _menu(held), "unclaim Z01 printers service", "U0REPA", 1)
     assert "claimed by" not in shown(freed)
