@@ -359,7 +359,10 @@ def cmd_digest(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"Posted the digest for {digest.day} in {channel.id} (ts {posted.ts}).")
     if posted.chart_error:
-        print(f"basebot: {posted.chart_error}", file=sys.stderr)
+        reason = posted.chart_error.removeprefix("chart not uploaded: ")
+        print(
+            f"basebot: the chart was not uploaded ({reason}); the message stands.", file=sys.stderr
+        )
     return 0
 
 

@@ -235,11 +235,19 @@ def post_digest(
         return Posted(ts)
     try:
         client.files_upload_v2(
-            channel=channel, file=chart, filename=CHART_NAME, title=title, thread_ts=None
+            channel=response.get("channel") or channel,
+            file=chart,
+            filename=CHART_NAME,
+            title=title,
+            thread_ts=None,
         )
-    except SlackApiError as exc:
-        error = str(exc.response.get("error"))
-        log.warning("Slack refused the digest chart: %s", error)
+    except Exception as exc:
+        # The chart only illustrates the figures already posted: whatever stopped it (Slack
+        # refused it, the upload host hung up), the message stands and the failure is noted.
+        error = (
+            str(exc.response.get("error")) if isinstance(exc, SlackApiError) else type(exc).__name__
+        )
+        log.warning("the digest chart was not uploaded: %s", error)
         return Posted(ts, f"chart not uploaded: {error}")
     return Posted(ts)
 

@@ -74,6 +74,25 @@ def test_post_to_a_channel(
     assert "not_in_channel" in capsys.readouterr().err
 
 
+def test_a_dropped_chart_upload_is_one_line_and_the_post_stands(
+    digest_db: str,
+    standin: SlackStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", standin.api_url)
+    standin.drop_uploads = True
+    try:
+        assert main(["digest", "--channel", "<#C0CLI|cli>", "--as-of", "2026-06-30"]) == 0
+    finally:
+        standin.drop_uploads = False
+    out, err = capsys.readouterr()
+    assert "Posted the digest for 2026-06-29 in C0CLI" in out
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("basebot: the chart was not uploaded (") and "message stands" in err
+
+
 def test_bad_input_exits_2(digest_db: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["digest", "--channel", "#general"]) == 2
     assert "pick it from the list" in capsys.readouterr().err

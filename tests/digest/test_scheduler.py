@@ -228,6 +228,25 @@ def test_a_refused_chart_still_counts_as_posted(
     ]
 
 
+def test_a_dropped_chart_upload_is_recorded_on_the_delivery(
+    sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
+) -> None:
+    _subscribe(sessions, "C0DROPPED")
+    slack.drop_uploads = True
+    try:
+        outcomes = tick(sessions, delivery_client(settings), settings, now=AT_0805)
+    finally:
+        slack.drop_uploads = False
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("posted", "chart not uploaded: RemoteDisconnected")
+    ]
+    [row] = [r for r in _deliveries(sessions) if r.status == "posted"]
+    assert (row.message_ts, row.error) == (
+        "1700000000.000100",
+        "chart not uploaded: RemoteDisconnected",
+    )
+
+
 def test_the_scheduler_does_not_post_where_the_rules_forbid(
     sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn, tmp_path: Path
 ) -> None:
