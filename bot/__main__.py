@@ -283,15 +283,21 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    """Post every digest subscription at its local time, until stopped."""
+    """Post every subscription at its local time, until stopped (with --once: what is due
+    now, then exit, e.g. from cron)."""
     from bot.digest import delivery_client
-    from bot.scheduler import run_forever
+    from bot.scheduler import run_forever, tick
 
     logging.getLogger("bot").setLevel(logging.INFO)
     factory = _factory(settings)
-    print(f"basebot: digest scheduler on {settings.database_url.split('@')[-1]}", flush=True)
+    print(f"basebot: scheduler on {settings.database_url.split('@')[-1]}", flush=True)
     reads = _reads(settings, factory, build=True)
-    run_forever(factory, delivery_client(settings), settings, every=args.every, reads=reads.session)
+    client = delivery_client(settings)
+    if args.once:
+        for outcome in tick(factory, client, settings, reads=reads.session):
+            print(f"{outcome.subscription_id} {outcome.day} {outcome.status}", flush=True)
+        return 0
+    run_forever(factory, client, settings, every=args.every, reads=reads.session)
     return 0
 
 
@@ -436,8 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="only this Slack user id")
     p.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     p.set_defaults(func=cmd_audit)
-    p = sub.add_parser("scheduler", help="post the daily digest subscriptions at their times")
+    p = sub.add_parser("scheduler", help="post the daily subscriptions at their times")
     p.add_argument("--every", type=float, default=30.0, help="seconds between checks")
+    p.add_argument("--once", action="store_true", help="post what is due now, then exit")
     p.set_defaults(func=cmd_scheduler)
     p = sub.add_parser("digest", help="post one digest to a channel, or preview it (--dry-run)")
     p.add_argument("--channel", help="channel id (C…) or <#C…|name>")

@@ -1,7 +1,9 @@
-"""`basebot scheduler`: posts each digest subscription at its local time, once a day.
+"""`basebot scheduler`: posts each subscription (digest, alert, owners' digest) at its local
+time, once a day.
 
-Every tick asks the database what is due and claims it there (digest_deliveries' unique key),
-so any number of scheduler processes, restarted at any moment, post each digest at most once.
+Every tick asks the database what is due and claims it there (digest_deliveries' unique key;
+owner_deliveries' for each owner's DM), so any number of scheduler processes, restarted at
+any moment, post each at most once.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +20,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.digest import Outcome, deliver_due, worker_name
 from bot.settings import Settings
 from queries.db import Reader
-from queries.subscriptions import due
+from queries.subscriptions import DIGEST, Due, due
+
+
+class Deliver(Protocol):
+    def __call__(
+        self,
+        factory: sessionmaker[Session],
+        client: WebClient,
+        settings: Settings,
+        item: Due,
+        *,
+        now: datetime,
+        worker: str,
+        reads: Reader | None = None,
+    ) -> Outcome: ...
+
+
+# How each kind of subscription is delivered.
+DELIVERIES: dict[str, Deliver] = {DIGEST: deliver_due}
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +60,9 @@ def tick(
     with factory() as session:
         items = due(session, at)
     return [
-        deliver_due(factory, client, settings, item, now=at, worker=who, reads=reads)
+        DELIVERIES[item.subscription.kind](
+            factory, client, settings, item, now=at, worker=who, reads=reads
+        )
         for item in items
     ]
 

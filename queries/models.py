@@ -143,12 +143,16 @@ class Claim(Base):
 
 
 class DigestSubscription(Base):
-    """A channel that gets the daily digest at a local time, optionally for a slice."""
+    """Something posted once a day at a local time, optionally for a slice: a channel's
+    digest, an alert on one upsell rule's new candidates (a channel or a user's DM), or
+    every owner's own digest in their DM (SPEC §5, §10)."""
 
     __tablename__ = "digest_subscriptions"
-    __table_args__ = (UniqueConstraint("channel_id", "scope"),)
+    __table_args__ = (UniqueConstraint("kind", "channel_id", "rule", "scope"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, default="digest")  # digest, alert, owners
+    rule: Mapped[str] = mapped_column(Text, default="")  # an alert's upsell rule
     team_id: Mapped[str | None] = mapped_column(Text)
     channel_id: Mapped[str] = mapped_column(Text)
     channel_name: Mapped[str | None] = mapped_column(Text)
@@ -176,6 +180,28 @@ class DigestDelivery(Base):
     day: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(Text)  # claimed, posted, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_ts: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OwnerDelivery(Base):
+    """One owner's DM of an owners' digest for one local day (SPEC §10): the unique key makes
+    it once-only across scheduler processes and restarts."""
+
+    __tablename__ = "owner_deliveries"
+    __table_args__ = (UniqueConstraint("subscription_id", "day", "owner"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("digest_subscriptions.id", ondelete="CASCADE")
+    )
+    day: Mapped[date] = mapped_column(Date)
+    # Their Slack user id; for an owner with no Slack account, the owner as written.
+    owner: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)  # claimed, posted, failed, unreachable
     claimed_by: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

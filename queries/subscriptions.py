@@ -1,4 +1,4 @@
-"""Digest subscriptions and the once-a-day delivery claim.
+"""Subscriptions (digests, alerts, owners' digests) and the once-a-day delivery claim.
 
 Functions take a session and never commit: the caller owns the transaction. The claim is an
 INSERT into digest_deliveries whose unique (subscription_id, day) key decides, across every
@@ -18,6 +18,10 @@ from sqlalchemy.orm import Session
 from queries.models import DigestDelivery, DigestSubscription
 
 CLAIMED, POSTED, FAILED = "claimed", "posted", "failed"
+# A day an alert found nothing new: recorded, nothing posted.
+QUIET = "quiet"
+# What a subscription posts (DigestSubscription.kind).
+DIGEST, ALERT, OWNERS = "digest", "alert", "owners"
 
 
 @dataclass(frozen=True)
@@ -40,19 +44,28 @@ def subscribe(
     created_by: str | None = None,
     team_id: str | None = None,
     lang: str | None = None,
+    kind: str = DIGEST,
+    rule: str = "",
 ) -> tuple[DigestSubscription, bool]:
-    """Add a subscription, or update (and reactivate) the one for this channel and scope.
+    """Add a subscription, or update (and reactivate) the one of this kind for this channel,
+    rule and scope. An owners' digest has no channel (""); an alert to a user's DM has their
+    user id as its channel.
 
     Returns the subscription and whether it is new.
     """
     sub = session.scalar(
         select(DigestSubscription).where(
-            DigestSubscription.channel_id == channel_id, DigestSubscription.scope == scope
+            DigestSubscription.kind == kind,
+            DigestSubscription.channel_id == channel_id,
+            DigestSubscription.rule == rule,
+            DigestSubscription.scope == scope,
         )
     )
     created = sub is None
     if sub is None:
-        sub = DigestSubscription(channel_id=channel_id, scope=scope, created_at=now)
+        sub = DigestSubscription(
+            kind=kind, channel_id=channel_id, rule=rule, scope=scope, created_at=now
+        )
         session.add(sub)
     sub.local_time = local_time
     sub.tz = tz
@@ -67,13 +80,23 @@ def subscribe(
     return sub, created
 
 
-def unsubscribe(session: Session, channel_id: str, scope: str | None = None) -> int:
-    """Stop the channel's subscriptions (only the one for `scope` when given); how many."""
+def unsubscribe(
+    session: Session,
+    channel_id: str,
+    scope: str | None = None,
+    *,
+    kind: str = DIGEST,
+    rule: str | None = None,
+) -> int:
+    """Stop the channel's subscriptions of this kind (only the one for `scope`, or `rule`,
+    when given); how many."""
     subs = session.scalars(
         select(DigestSubscription).where(
+            DigestSubscription.kind == kind,
             DigestSubscription.channel_id == channel_id,
             DigestSubscription.active.is_(True),
             *([DigestSubscription.scope == scope] if scope is not None else []),
+            *([DigestSubscription.rule == rule] if rule is not None else []),
         )
     ).all()
     for sub in subs:
@@ -84,11 +107,18 @@ def unsubscribe(session: Session, channel_id: str, scope: str | None = None) -> 
 
 
 def subscriptions(
-    session: Session, *, channel_id: str | None = None, include_paused: bool = True
+    session: Session,
+    *,
+    channel_id: str | None = None,
+    include_paused: bool = True,
+    kinds: tuple[str, ...] = (DIGEST, OWNERS),
 ) -> list[DigestSubscription]:
-    """Subscriptions, active ones first; paused ones (stopped by an error) too by default."""
-    stmt = select(DigestSubscription).order_by(
-        DigestSubscription.channel_id, DigestSubscription.scope
+    """Subscriptions of these kinds, active ones first; paused ones (stopped by an error) too
+    by default."""
+    stmt = (
+        select(DigestSubscription)
+        .where(DigestSubscription.kind.in_(kinds))
+        .order_by(DigestSubscription.channel_id, DigestSubscription.rule, DigestSubscription.scope)
     )
     if channel_id is not None:
         stmt = stmt.where(DigestSubscription.channel_id == channel_id)
@@ -97,10 +127,16 @@ def subscriptions(
     return sorted(found, key=lambda s: not s.active)
 
 
-def last_delivery(session: Session, subscription_id: int) -> DigestDelivery | None:
+def last_delivery(
+    session: Session, subscription_id: int, *, status: str | None = None
+) -> DigestDelivery | None:
+    """The subscription's latest day (only among days of that status, when given)."""
     return session.scalar(
         select(DigestDelivery)
-        .where(DigestDelivery.subscription_id == subscription_id)
+        .where(
+            DigestDelivery.subscription_id == subscription_id,
+            *([DigestDelivery.status == status] if status is not None else []),
+        )
         .order_by(DigestDelivery.day.desc())
         .limit(1)
     )
@@ -120,7 +156,8 @@ def due(session: Session, now: datetime) -> list[Due]:
     """Active subscriptions whose local time has come today and that have no delivery today.
 
     A slot missed while no scheduler ran still counts later the same local day; a subscription
-    made after today's slot starts tomorrow.
+    made after today's slot starts tomorrow. An owners' digest whose day is still being sent
+    stays due: any process may take part, each owner's own row keeping them once-only.
     """
     out: list[Due] = []
     for sub in session.scalars(
@@ -133,11 +170,11 @@ def due(session: Session, now: datetime) -> list[Due]:
         if now < slot or _aware(sub.created_at) > slot:
             continue
         taken = session.scalar(
-            select(DigestDelivery.id).where(
+            select(DigestDelivery.status).where(
                 DigestDelivery.subscription_id == sub.id, DigestDelivery.day == day
             )
         )
-        if taken is None:
+        if taken is None or (sub.kind == OWNERS and taken == CLAIMED):
             out.append(Due(sub, day))
     return out
 
@@ -197,9 +234,13 @@ def record_failed(
 
 
 __all__ = [
+    "ALERT",
     "CLAIMED",
+    "DIGEST",
     "FAILED",
+    "OWNERS",
     "POSTED",
+    "QUIET",
     "Due",
     "claim",
     "due",
