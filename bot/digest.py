@@ -64,7 +64,7 @@ class Channel:
         return f"<#{self.id}>"
 
 
-def parse_channel(word: str) -> Channel:
+def parse_channel(word: str, example: str = SUBSCRIBE_EXAMPLE) -> Channel:
     """`<#C123|name>`, `<#C123>` or a raw C…/G… id; a plain `#name` cannot be resolved."""
     found = _CHANNEL_MENTION.match(word)
     if found:
@@ -77,15 +77,11 @@ def parse_channel(word: str) -> Channel:
                 "I can't tell which channel “{word}” is: pick it from the list Slack offers as"
                 " you type # (that sends the channel's id), e.g. {example}",
                 word=word[:40],
-                example=SUBSCRIBE_EXAMPLE,
+                example=example,
             )
         )
     raise DigestUsageError(
-        _(
-            "“{word}” is not a channel. Example: {example}",
-            word=word[:40],
-            example=SUBSCRIBE_EXAMPLE,
-        )
+        _("“{word}” is not a channel. Example: {example}", word=word[:40], example=example)
     )
 
 

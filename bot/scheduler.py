@@ -17,10 +17,11 @@ from typing import Protocol
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.alerts import deliver_alert
 from bot.digest import Outcome, deliver_due, worker_name
 from bot.settings import Settings
 from queries.db import Reader
-from queries.subscriptions import DIGEST, Due, due
+from queries.subscriptions import ALERT, DIGEST, Due, due
 
 
 class Deliver(Protocol):
@@ -38,7 +39,7 @@ class Deliver(Protocol):
 
 
 # How each kind of subscription is delivered.
-DELIVERIES: dict[str, Deliver] = {DIGEST: deliver_due}
+DELIVERIES: dict[str, Deliver] = {DIGEST: deliver_due, ALERT: deliver_alert}
 
 log = logging.getLogger(__name__)
 

@@ -213,6 +213,14 @@ def record_posted(
     session.flush()
 
 
+def record_quiet(session: Session, delivery_id: int, *, now: datetime) -> None:
+    """An alert's day with nothing new: done, and nothing posted."""
+    row = session.get_one(DigestDelivery, delivery_id)
+    row.status = QUIET
+    row.posted_at = now
+    session.flush()
+
+
 def record_failed(
     session: Session, delivery_id: int, *, error: str, now: datetime, pause: bool = False
 ) -> DigestSubscription:
@@ -247,6 +255,7 @@ __all__ = [
     "last_delivery",
     "record_failed",
     "record_posted",
+    "record_quiet",
     "subscribe",
     "subscriptions",
     "unsubscribe",

@@ -7,7 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.listeners import digest
+from bot.listeners import alerts, digest
 from bot.listeners.replies import Asker, compute, incident_guard, send, upload_csv
 from bot.listeners.services import services
 from bot.parsing import ParseError
@@ -28,6 +28,9 @@ def answer_command(
     with incident_guard(respond, client, asker, "a slash command", speak):
         if digest.is_digest_subcommand(str(body.get("text") or "")):
             digest.handle(svc, body, respond, client, asker, speak)
+            return
+        if alerts.is_alert_command(str(body.get("text") or "")):
+            alerts.handle(svc, body, respond, client, asker, speak)
             return
         try:
             me = svc.me(client, asker.user_id)
