@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.i18n import speaker
-from queries.registry import BY, COUNT, IN, QUERIES, RANK, RULE, TOP
+from queries.registry import BY, COUNT, IN, QUERIES, RANK, RULE, SINCE, TOP
 from queries.request import DIMENSIONS, UPSELL_RULES, Request
 from queries.results import header
 from queries.view import Listing, Msg, View, _
@@ -30,6 +30,10 @@ def modifiers() -> dict[str, Msg]:
         "as of YYYY-MM-DD": _("figures as they stood that day (default: today)"),
         "top <N>": _("how many rows ({verbs})", verbs=_taking(TOP, COUNT)),
         " | ".join(UPSELL_RULES): _("one upsell rule ({verbs})", verbs=_taking(RULE)),
+        "since YYYY-MM-DD": _(
+            "only the candidates that are new since that day, and how many dropped out ({verbs})",
+            verbs=_taking(SINCE),
+        ),
         "mine": _(
             "only your own accounts: those whose owner is your Slack user or your email ({verbs})",
             verbs=_taking(IN),

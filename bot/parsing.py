@@ -11,7 +11,19 @@ from datetime import date, timedelta
 from bot.i18n import Speaker, speaker
 from queries.claims import CLAIMED
 from queries.claims import STATUSES as CLAIM_STATUSES
-from queries.registry import BY, COUNT, CSV, IN, PUBLIC, QUERIES, RANK, RULE, TOP, UNCLAIMED_ONLY
+from queries.registry import (
+    BY,
+    COUNT,
+    CSV,
+    IN,
+    PUBLIC,
+    QUERIES,
+    RANK,
+    RULE,
+    SINCE,
+    TOP,
+    UNCLAIMED_ONLY,
+)
 from queries.request import (
     CUSTOMER_DIMENSIONS,
     MINE,
@@ -144,8 +156,10 @@ def parse(
     return _parse_query(verb, tokens[1:], ctx, today)
 
 
-def _parse_date(word: str | None, ctx: _Context, today: date, verb: str) -> date:
-    example = f"{ctx.example(verb)} as of {(today - timedelta(days=30)).isoformat()}"
+def _parse_date(
+    word: str | None, ctx: _Context, today: date, verb: str, *, example: str | None = None
+) -> date:
+    example = example or f"{ctx.example(verb)} as of {(today - timedelta(days=30)).isoformat()}"
     if word is None:
         raise ParseError(_("“as of” needs a date (YYYY-MM-DD)."), example=example)
     low = word.lower()
@@ -200,6 +214,7 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
     filters: list[Filter] = []
     top: int | None = None
     rule: str | None = None
+    since: date | None = None  # checked against the answer's date once that is known
     flags: set[str] = set()
     leftover: list[str] = []
     i = 0
@@ -209,6 +224,24 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
         if low == "as" and nxt is not None and nxt.lower() == "of":
             as_of = _parse_date(words[i + 2] if i + 2 < len(words) else None, ctx, today, verb)
             i += 3
+            continue
+        if low == SINCE:
+            if SINCE not in takes:
+                dated = sorted(q.verb for q in QUERIES.values() if SINCE in q.modifiers)
+                raise ParseError(
+                    _(
+                        "“since” works with {verbs}, not with {verb}.",
+                        verbs=", ".join(dated),
+                        verb=verb,
+                    ),
+                    example=_since_example(ctx, today),
+                )
+            if nxt is None:
+                raise ParseError(
+                    _("“since” needs a date (YYYY-MM-DD)."), example=_since_example(ctx, today)
+                )
+            since = _parse_date(nxt, ctx, today, verb, example=_since_example(ctx, today))
+            i += 2
             continue
         if low == "by":
             if RANK in takes:
@@ -274,7 +307,25 @@ def _parse_query(verb: str, words: list[str], ctx: _Context, today: date) -> Req
         text=" ".join([verb, *words]),
         user=_user(ctx),
         unclaimed=UNCLAIMED_ONLY in flags,
+        since=None if since is None else _before(since, as_of, ctx),
     )
+
+
+def _since_example(ctx: _Context, d: date) -> str:
+    return f"{ctx.command} upsell printers service since {(d - timedelta(days=30)).isoformat()}"
+
+
+def _before(since: date, as_of: date, ctx: _Context) -> date:
+    """`since` a day before the answer's own date (`as of`, else today)."""
+    if since >= as_of:
+        raise ParseError(
+            _(
+                "“since” needs a day before {day}, the date the candidates are listed for.",
+                day=as_of,
+            ),
+            example=_since_example(ctx, as_of),
+        )
+    return since
 
 
 def _user(ctx: _Context) -> str | None:

@@ -38,6 +38,7 @@ COUNT = "count"  # a bare number N (top 10)
 RANK = "rank"  # by revenue|units
 RULE = "rule"  # an upsell rule
 UNCLAIMED_ONLY = "unclaimed"  # leave out candidates others hold, and dismissed ones
+SINCE = "since"  # since <date>: only the upsell candidates new since that day
 CSV = "csv"
 PUBLIC = "public"
 COMMON = frozenset({IN, AS_OF, CSV, PUBLIC})
@@ -121,14 +122,20 @@ QUERIES: dict[str, QuerySpec] = {
         ),
         QuerySpec(
             verb="upsell",
-            usage="upsell [target] [service|renewal|install|consumables|aging] [top N]",
+            usage="upsell [target] [service|renewal|install|consumables|aging] [top N]"
+            " [since YYYY-MM-DD]",
             summary=_(
                 "who to call: units without service, renewals due, units never installed,"
                 " no consumables lately, aging units"
             ),
-            examples=("upsell printers", "upsell printers service", "upsell aging in EMEA"),
+            examples=(
+                "upsell printers",
+                "upsell printers service",
+                "upsell aging in EMEA",
+                "upsell printers service since 2026-06-01",
+            ),
             run=upsell,
-            modifiers=COMMON | {RULE, TOP, UNCLAIMED_ONLY},
+            modifiers=COMMON | {RULE, TOP, UNCLAIMED_ONLY, SINCE},
             claims=True,
         ),
         QuerySpec(

@@ -108,6 +108,8 @@ class Request:
     may_override: bool = False
     # `unclaimed`: leave out candidates someone else holds, and dismissed ones.
     unclaimed: bool = False
+    # `since <date>` on upsell: only the candidates that were not candidates on that day.
+    since: date | None = None
     # The claims in force, read from the database by the front end (a replica has none);
     # None: not read.
     holds: tuple[Any, ...] | None = None

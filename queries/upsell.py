@@ -82,10 +82,19 @@ class UpsellList:
     request: Request
     candidates: list[Candidate] = field(default_factory=list)
     counts: dict[str, int] | None = None  # candidates per rule in the whole list
+    # With `since`: per rule, the candidates on that day that no longer are (SPEC §10).
+    dropped: dict[str, int] | None = None
     kind: str = "upsell"
 
     def to_json(self) -> dict[str, Any]:
-        return header(self.kind, self.request) | {"candidates": jsonable(self.candidates)}
+        out = header(self.kind, self.request) | {"candidates": jsonable(self.candidates)}
+        if self.request.since is not None:
+            out |= {"since": self.request.since.isoformat(), "dropped": self.dropped_total}
+        return out
+
+    @property
+    def dropped_total(self) -> int:
+        return sum((self.dropped or {}).values())
 
     def rule_counts(self) -> dict[str, int]:
         if self.counts is not None:
@@ -104,7 +113,7 @@ class UpsellList:
 
     def view(self) -> View:
         counts = self.rule_counts()
-        return View(
+        view = View(
             title=_("Upsell candidates"),
             **framing(self.request),
             headline=_n("{n} candidate", "{n} candidates", self.total),
@@ -119,12 +128,46 @@ class UpsellList:
                 for choice in claim_choices(row, c, self.request.user)
             ),
             choose=_("Claim, contacted, dismiss or unclaim…"),
+            definition=DEFINITION,
+        )
+        since = self.request.since
+        return view if since is None else self._new_since(view, since)
+
+    def _new_since(self, view: View, day: date) -> View:
+        """The same list, said as what is new since `day`, and how many dropped out."""
+        new = _n(
+            "{n} new candidate since {day}", "{n} new candidates since {day}", self.total, day=day
+        )
+        gone = _n(
+            "{n} candidate of {day} has dropped out.",
+            "{n} candidates of {day} have dropped out.",
+            self.dropped_total,
+            day=day,
+        )
+        return replace(
+            view,
+            title=_("New upsell candidates since {day}", day=day),
+            headline=new,
+            sentences=(new, gone),
+            figures=(
+                Figure(self.total, "count", _("new candidates")),
+                *view.figures[1:],
+                Figure(self.dropped_total, "count", _("dropped out")),
+            ),
             definition=_(
-                "service: units in use, no plan covering today · renewal: plan ends within"
-                " 60 days · install: bought 14+ days ago, not installed · consumables: none"
-                " bought in 90 days · aging: installed 5+ years ago."
+                "{rules} New since {day}: not a candidate of the same category and rule on that"
+                " day (both days read from the data as it is now).",
+                rules=DEFINITION,
+                day=day,
             ),
         )
+
+
+DEFINITION = _(
+    "service: units in use, no plan covering today · renewal: plan ends within"
+    " 60 days · install: bought 14+ days ago, not installed · consumables: none"
+    " bought in 90 days · aging: installed 5+ years ago."
+)
 
 
 # The rules' names as people read them (the command words stay English).
@@ -396,8 +439,11 @@ def _scored(
     d: date,
     filters: tuple[Filter, ...],
     without: Without | None = None,
+    *,
+    not_at: date | None = None,
 ) -> tuple[Select[Any] | CompoundSelect[Any], Callable[[int], str]]:
-    """(category, cid, score) of one rule's candidates in every category, `in` filters applied.
+    """(category, cid, score) of one rule's candidates in every category, `in` filters applied;
+    with `not_at`, only those that were not candidates of the same category and rule that day.
 
     One statement for all categories: the digest asks for five rules in each core category,
     and twenty round trips cost it more than the work.
@@ -409,6 +455,7 @@ def _scored(
         sub = stmt.subquery()
         score = sub.c.ends_on if rule == "renewal" else sub.c.score
         left_out = (without or {}).get((rule, cat.name))
+        then = _RULES[rule](cat, not_at)[0].subquery() if not_at is not None else None
         parts.append(
             select(
                 cast(literal(cat.name), String).label("category"),
@@ -417,6 +464,7 @@ def _scored(
             ).where(
                 *customer_filter(sub.c.cid, filters),
                 *([sub.c.cid.not_in(left_out)] if left_out else []),
+                *([sub.c.cid.not_in(select(then.c.cid))] if then is not None else []),
             )
         )
     assert describe is not None, "no categories"
@@ -430,11 +478,14 @@ def rule_count(
     d: date,
     filters: tuple[Filter, ...],
     without: Without | None = None,
+    *,
+    not_at: date | None = None,
 ) -> int:
-    """How many candidates one rule finds in these categories."""
+    """How many candidates one rule finds in these categories (with `not_at`: that were not
+    candidates that day)."""
     if not cats:
         return 0
-    scored, _ = _scored(rule, cats, d, filters, without)
+    scored, _ = _scored(rule, cats, d, filters, without, not_at=not_at)
     return int(session.scalar(select(func.count()).select_from(scored.subquery())) or 0)
 
 
@@ -447,11 +498,13 @@ def rule_candidates(
     *,
     limit: int | None = None,
     without: Without | None = None,
+    not_at: date | None = None,
 ) -> list[Candidate]:
-    """One rule's candidates in these categories; with `limit`, only the best `limit`."""
+    """One rule's candidates in these categories; with `limit`, only the best `limit`; with
+    `not_at`, only those that were not candidates that day."""
     if not cats:
         return []
-    scored, describe = _scored(rule, cats, d, filters, without)
+    scored, describe = _scored(rule, cats, d, filters, without, not_at=not_at)
     found = scored.cte(f"{rule}_candidates")
     renewal = rule == "renewal"
 
@@ -504,12 +557,14 @@ def upsell(session: Session, request: Request) -> UpsellList:
     rules = [request.rule] if request.rule else list(UPSELL_RULES)
     holds = request.holds or ()
     without = not_for(holds, request.user) if request.unclaimed else None
+    since = request.since
     counts: dict[str, int] | None = None
     limits: dict[str, int | None] = {rule: request.top for rule in rules}
     if request.listing is not None:
         # Only the head of the list is shown: count every rule, fetch just enough rows.
         counts = {
-            rule: rule_count(session, rule, cats, d, request.filters, without) for rule in rules
+            rule: rule_count(session, rule, cats, d, request.filters, without, not_at=since)
+            for rule in rules
         }
         if request.top is not None:
             counts = {rule: min(n, request.top) for rule, n in counts.items()}
@@ -522,7 +577,14 @@ def upsell(session: Session, request: Request) -> UpsellList:
         for rule in rules
         if limits[rule] != 0
         for c in rule_candidates(
-            session, rule, cats, d, request.filters, limit=limits[rule], without=without
+            session,
+            rule,
+            cats,
+            d,
+            request.filters,
+            limit=limits[rule],
+            without=without,
+            not_at=since,
         )
     ]
     found.sort(key=_order)
@@ -535,4 +597,11 @@ def upsell(session: Session, request: Request) -> UpsellList:
         if limit is None or kept[c.rule] <= limit:
             hold = held.get((c.customer_ref, c.category, c.rule))
             limited.append(replace(c, claim=hold) if hold else c)
-    return UpsellList(request=request, candidates=limited, counts=counts)
+    dropped = None
+    if since is not None:
+        # Candidates then, whoever holds them now, that are not candidates at d.
+        dropped = {
+            rule: rule_count(session, rule, cats, since, request.filters, not_at=d)
+            for rule in rules
+        }
+    return UpsellList(request=request, candidates=limited, counts=counts, dropped=dropped)

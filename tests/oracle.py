@@ -434,7 +434,10 @@ def upsell(
     rule: str | None = None,
     filters: Sequence[str] | None = None,
     home: str = "US",
+    since: date | None = None,
 ) -> dict[str, Any]:
+    """With `since`: only the candidates at `as_of` that were not candidates (same category and
+    rule) at `since`, and `dropped`, those at `since` that no longer are (SPEC §10)."""
     day = ts(as_of)
     ids = customer_ids(fr, filters, home)
     if target is None:
@@ -448,11 +451,22 @@ def upsell(
     pu = fr.purchases[fr.purchases["customer_id"].isin(ids)]
     ins = fr.installations[fr.installations["customer_id"].isin(ids)]
     per_cat = {cat: _category_candidates(pu, ins, day, cat) for cat in cats}
+    rules = RULES if rule is None else (rule,)
+    new: set[tuple[str, str, int]] | None = None
+    dropped = 0
+    if since is not None:
+        now = _candidate_keys(per_cat, rules)
+        earlier = {cat: _category_candidates(pu, ins, ts(since), cat) for cat in cats}
+        then = _candidate_keys(earlier, rules)
+        new = set(_set_minus(now, then).itertuples(index=False, name=None))
+        dropped = len(_set_minus(then, now))
     out: list[dict[str, Any]] = []
-    for r in RULES if rule is None else (rule,):
+    for r in rules:
         found = []
         for cat in cats:
             for cid, score in per_cat[cat][r]:
+                if new is not None and (cat, r, cid) not in new:
+                    continue
                 found.append(
                     {
                         "customer_ref": refs[cid],
@@ -465,7 +479,25 @@ def upsell(
         sign = 1 if r == "renewal" else -1
         found.sort(key=lambda c: (sign * c["score"], c["customer_ref"], c["category"]))
         out.extend(found)
-    return {**_head("upsell", as_of, target), "candidates": out}
+    head = {**_head("upsell", as_of, target), "candidates": out}
+    if since is not None:
+        head |= {"since": since.isoformat(), "dropped": dropped}
+    return head
+
+
+def _candidate_keys(
+    per_cat: dict[str, dict[str, list[tuple[int, int]]]], rules: Sequence[str]
+) -> pd.DataFrame:
+    """(category, rule, customer_id) of every candidate of these rules."""
+    rows = [(cat, r, cid) for cat, found in per_cat.items() for r in rules for cid, _s in found[r]]
+    frame = pd.DataFrame(rows, columns=["category", "rule", "customer_id"])
+    return frame.astype({"category": object, "rule": object, "customer_id": "int64"})
+
+
+def _set_minus(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `left` that are not rows of `right`."""
+    merged = left.merge(right.drop_duplicates(), how="left", indicator=True)
+    return left[(merged["_merge"] == "left_only").to_numpy()]
 
 
 # --------------------------------------------------------------------------- top

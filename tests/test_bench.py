@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from contextlib import closing
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,13 @@ import pytest
 from bench.cli import main
 from bench.databases import SQLITE_FILE
 from bench.report import LIVE_HEADING, keep_live, with_live
+from bench.run import DEFAULT_TODAY
 from bench.verbs import (
     FRESHNESS_CHECKS,
     HOME,
     LIVE_VERBS,
     MINE_VERBS,
+    SINCE,
     TOUCHED,
     VERBS,
     differences,
@@ -97,6 +100,12 @@ def test_tiny_run_reports_every_verb_and_baselines_agree(
         assert "No read replica" in report
         assert "Query plans on SQLite" in report
     assert (tmp_path / "data").is_dir()
+
+
+def test_since_is_about_a_month_before_the_data_s_today() -> None:
+    assert (DEFAULT_TODAY - date.fromisoformat(SINCE)).days == 30
+    [since] = [v for v in VERBS if v.label == "upsell <category> service since <date>"]
+    assert since.command.endswith(f"since {SINCE}")
 
 
 def test_a_wrong_baseline_is_caught() -> None:

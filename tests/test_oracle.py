@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -246,6 +246,31 @@ def cases(group: str, ds: randomdata.Dataset) -> list[tuple[str, Expect]]:
             )
         out.append(("upsell aging", lambda fr, d: o.upsell(fr, d, rule="aging")))
         return out
+    if group == "upsell since":
+        # Days before every as-of date (D-1, D, D+1), at the data's boundaries: coverage ends
+        # and removals around D, the install grace days, the consumables window, a year.
+        since: list[tuple[str, Expect]] = []
+        for back, rule, target, filters in (
+            (2, None, None, ()),
+            (2, "renewal", "printers", ()),
+            (15, "install", "printers", ()),
+            (31, "service", "copiers", ()),
+            (92, None, "printers", ()),
+            (366, "aging", None, ()),
+            (366, "consumables", None, ("EMEA",)),
+        ):
+            day = ds.anchor - timedelta(days=back)
+            words = [w for w in ("upsell", target, rule) if w]
+            words += [f"in {f}" for f in filters] + [f"since {day.isoformat()}"]
+            since.append(
+                (
+                    " ".join(words),
+                    lambda fr, d, t=target, r=rule, f=filters, s=day: o.upsell(
+                        fr, d, t, r, filters=list(f), since=s
+                    ),
+                )
+            )
+        return since
     if group == "top":
         return [
             ("top 5", lambda fr, d: o.top(fr, d, 5)),
@@ -287,6 +312,7 @@ GROUPS = (
     "customers",
     "compare",
     "upsell",
+    "upsell since",
     "top",
     "loyal",
     "concentration",

@@ -115,6 +115,37 @@ def test_top_upsell_and_rules() -> None:
     assert p("upsell aging").rule == "aging"
 
 
+def test_upsell_since_a_day_before_the_answers_own() -> None:
+    req = p("upsell printers since 2026-05-31 service")
+    assert (req.since, req.rule, req.as_of) == (date(2026, 5, 31), "service", TODAY)
+    req = p("upsell since 2026-01-01 as of 2026-03-01 top 5")
+    assert (req.since, req.as_of, req.top) == (date(2026, 1, 1), date(2026, 3, 1), 5)
+    assert p("upsell since yesterday").since == date(2026, 6, 29)
+    assert p("upsell printers").since is None
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("upsell printers since", "“since” needs a date (YYYY-MM-DD)."),
+        ("upsell printers since 2026-02-30", "“2026-02-30” is not a date I can read"),
+        ("upsell printers since last week", "“last” is not a date I can read"),
+        ("upsell printers since 2026-06-30", "“since” needs a day before Jun 30, 2026"),
+        ("upsell printers since 2026-07-01", "“since” needs a day before Jun 30, 2026"),
+        ("upsell since 2026-03-01 as of 2026-03-01", "“since” needs a day before Mar 1, 2026"),
+        ("upsell since today", "“since” needs a day before Jun 30, 2026"),
+        ("installed printers since 2026-05-01", "“since” works with upsell, not with installed"),
+    ],
+)
+def test_since_mistakes_say_what_was_wrong_and_how_to_say_it(text: str, says: str) -> None:
+    err = error(text)
+    assert says in err.message
+    # The example works: a day 30 days before the answer's date.
+    assert err.example.startswith("/base upsell printers service since ")
+    example = p(err.example.removeprefix("/base "))
+    assert example.since is not None and example.since < example.as_of
+
+
 def test_customer_lookup_keeps_the_name_whole() -> None:
     req = p("customer Bits by Design in Berlin as of 2026-01-01 public")
     assert (req.lookup, req.as_of, req.public) == (
