@@ -66,7 +66,7 @@ class _AsOf(Settings):
         return self.as_of
 
 
-class _Server:
+class Server:
     def __init__(self, config: dict[str, Any]) -> None:
         self.settings = Settings(
             database_url=config["url"],
@@ -148,7 +148,7 @@ def _size(answer: Any) -> int:
 def serve(config: dict[str, Any]) -> dict[str, Any]:
     repeat = int(config["repeat"])
     budget = float(config["budget_s"])
-    server = _Server(config)
+    server = Server(config)
     with server.engine.connect():
         pass
     started_kib = status_kib("VmRSS")
