@@ -22,7 +22,7 @@ from bot.ask import parse_command, run
 from bot.digest import CHANNEL_GONE, Channel, DigestUsageError, Outcome, parse_channel, post_digest
 from bot.i18n import LANGUAGES, Speaker, speaker
 from bot.parsing import VERBS
-from bot.render.blocks import Message, render_answer
+from bot.render.blocks import Message, esc, render_answer
 from bot.settings import Settings
 from queries.db import Reader, transaction
 from queries.models import DigestSubscription
@@ -198,12 +198,8 @@ def first_message(answer: UpsellList, sub: DigestSubscription, speak: Speaker) -
 
 
 def _lead(message: Message, text: str) -> Message:
-    block = {"type": "section", "text": {"type": "mrkdwn", "text": _esc(text)}}
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": esc(text)}}
     return Message(text=f"{text}\n{message.text}", blocks=[block, *message.blocks][:50])
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def deliver_alert(

@@ -26,7 +26,7 @@ from bot.listeners.guard import Asked, write_audit
 from bot.listeners.replies import Asker, send
 from bot.listeners.services import Services
 from bot.parsing import ParseError
-from bot.render.blocks import Message, render_error
+from bot.render.blocks import Message, esc, render_error
 from queries.db import transaction
 from queries.request import UPSELL_RULES
 from queries.subscriptions import ALERT, last_delivery, subscribe, subscriptions, unsubscribe
@@ -59,7 +59,7 @@ def handle(
     refusal = svc.guard.check(asked, verb=GUARDED_AS, public=False)
     if refusal is not None:
         write_audit(svc.sessions, asked, outcome="refused", verb=VERB, rule=refusal.rule)
-        send(respond, client, asker, _note(f":no_entry: {_esc(speak(refusal.message))}"))
+        send(respond, client, asker, _note(f":no_entry: {esc(speak(refusal.message))}"))
         return
     outcome = "answered"
     try:
@@ -72,7 +72,7 @@ def handle(
         else:
             reply = _subscribe(svc, body, client, words, asker, speak)
     except DigestUsageError as exc:
-        outcome, reply = "bad_input", _note(f":warning: {_esc(speak(exc.problem))}")
+        outcome, reply = "bad_input", _note(f":warning: {esc(speak(exc.problem))}")
     except ParseError as exc:
         outcome = "bad_input"
         reply = render_error(exc, command=svc.settings.command_name, speak=speak)
@@ -89,10 +89,6 @@ def _note(text: str) -> Message:
     return Message(
         text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     )
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _destination(channel_id: str, asker: Asker) -> Msg | str:
@@ -145,7 +141,7 @@ def _subscribe(
         " and a day with none posts nothing.",
         destination=_destination(channel_id, asker),
         rule=RULES[wanted.rule],
-        scope=f" · *{_esc(scope)}*" if scope else "",
+        scope=f" · *{esc(scope)}*" if scope else "",
         time=found.local_time,
         tz=found.tz,
         language=Locale.parse(lang).get_display_name(speak.lang) or lang,
@@ -203,7 +199,7 @@ def _list(svc: Services, asker: Asker, speak: Speaker) -> Message:
             parts = [
                 speak(_destination(s.channel_id, asker)),
                 speak(RULES.get(s.rule, Msg(s.rule))),
-                *([f"*{_esc(s.scope)}*"] if s.scope else []),
+                *([f"*{esc(s.scope)}*"] if s.scope else []),
                 f"{s.local_time} {s.tz}",
                 f"lang:{s.lang or svc.settings.language}",
                 speak(_("running") if s.active else _("paused")),
@@ -216,7 +212,7 @@ def _list(svc: Services, asker: Asker, speak: Speaker) -> Message:
                 status = STATUSES.get(last.status, Msg(last.status))
                 parts.append(speak(_("last: {day} {status}", day=last.day, status=status)))
             if s.last_error:
-                parts.append(speak(_("error: {error}", error=code(_esc(s.last_error)))))
+                parts.append(speak(_("error: {error}", error=code(esc(s.last_error)))))
             lines.append("• " + " · ".join(parts))
     if not lines:
         return _note(speak(_("No alerts yet. Example: {example}", example=ALERT_EXAMPLE)))

@@ -131,17 +131,17 @@ def render_answer(
     speak = speak or speaker()
     view = answer.view()
     request = answer.request
-    blocks: list[Block] = [HeaderBlock(text=_clip(heading(view, speak), MAX_HEADER_TEXT))]
-    said = [_esc(speak(s)) for s in view.sentences] + [
-        f"`{_esc(line)}`" if isinstance(line, str) else _esc(speak(line)) for line in view.lines
+    blocks: list[Block] = [HeaderBlock(text=clip(heading(view, speak), MAX_HEADER_TEXT))]
+    said = [esc(speak(s)) for s in view.sentences] + [
+        f"`{esc(line)}`" if isinstance(line, str) else esc(speak(line)) for line in view.lines
     ]
     if said:
-        blocks.append(_section("\n".join(said)))
+        blocks.append(section("\n".join(said)))
     if view.contact and contacts and not public and not shared_by:
         blocks.append(_contact(speak(_("Email: {email}", email=view.contact))))
     if view.figures:
         blocks.append(
-            _figures([(speak.figure(f.value, f.kind), speak(f.label)) for f in view.figures])
+            figures([(speak.figure(f.value, f.kind), speak(f.label)) for f in view.figures])
         )
     lines: list[str] = []
     main = view.main
@@ -150,13 +150,13 @@ def render_answer(
     page = min(max(page, 0), pages - 1)
     if main is not None and view.paged:
         if main.title is not None:
-            blocks.append(_section(f"*{_esc(speak(main.title))}*"))
+            blocks.append(section(f"*{esc(speak(main.title))}*"))
         start = page * PAGE_ROWS
         chunk = main.rows[start : start + PAGE_ROWS]
         if chunk:
             blocks.append(_table(main.columns, chunk, speak))
         elif main.empty is not None:
-            blocks.append(_section(_esc(speak(main.empty))))
+            blocks.append(section(esc(speak(main.empty))))
         if pages > 1:
             lines.append(
                 speak(
@@ -173,20 +173,20 @@ def render_answer(
         if menu is not None:
             blocks.append(menu)
     for t in view.tables[1:]:
-        empty = _esc(speak(t.empty or _("none")))
+        empty = esc(speak(t.empty or _("none")))
         shown = _code(table_text(t.columns, t.rows, speak)) if t.rows else empty
-        title = f"*{_esc(speak(t.title))}*\n" if t.title is not None else ""
-        blocks.append(_section(title + shown))
+        title = f"*{esc(speak(t.title))}*\n" if t.title is not None else ""
+        blocks.append(section(title + shown))
     if view.listings:
         blocks.append(DividerBlock())
     for listing in view.listings:
-        body = "\n".join(_esc(speak(line)) for line in listing.lines)
-        blocks.append(_section(f"*{_esc(speak(listing.title))}*\n{body}"))
+        body = "\n".join(esc(speak(line)) for line in listing.lines)
+        blocks.append(section(f"*{esc(speak(listing.title))}*\n{body}"))
     if view.definition is not None:
-        lines.append(_esc(speak(view.definition)))
-    lines += [_esc(speak(note)) for note in notes(request)]
+        lines.append(esc(speak(view.definition)))
+    lines += [esc(speak(note)) for note in notes(request)]
     if shared_by:
-        mention = f"<@{_esc(shared_by)}>"
+        mention = f"<@{esc(shared_by)}>"
         lines.append(speak(_("Shared by {user}", user=mention)))
     if lines:
         blocks.append(_context(lines))
@@ -208,15 +208,15 @@ def render_error(
 ) -> Message:
     """What was wrong, the nearest valid words, and one correct example."""
     speak = speak or speaker()
-    blocks: list[Block] = [_section(f":warning: {_esc(speak(error.problem))}")]
+    blocks: list[Block] = [section(f":warning: {esc(speak(error.problem))}")]
     if error.suggestions:
         close = ", ".join(f"`{s}`" for s in error.suggestions)
-        blocks.append(_section(_esc(speak(_("Did you mean: {words}?", words=close)))))
+        blocks.append(section(esc(speak(_("Did you mean: {words}?", words=close)))))
     example = f"`{error.example}`"
-    blocks.append(_section(_esc(speak(_("For example: {example}", example=example)))))
+    blocks.append(section(esc(speak(_("For example: {example}", example=example)))))
     help_command = f"`{command} help`"
     listed = _("{command} lists every command.", command=help_command)
-    blocks.append(_context([_esc(speak(listed))]))
+    blocks.append(_context([esc(speak(listed))]))
     return _finish(blocks, error.text(speak), speak)
 
 
@@ -239,14 +239,14 @@ def render_apology(
             " details in the app's log.",
             incident=code(incident),
         )
-    said = f":warning: {_esc(speak(text))}"
-    return _finish([_section(said)], said, speak)
+    said = f":warning: {esc(speak(text))}"
+    return _finish([section(said)], said, speak)
 
 
 def render_notice(text: Msg | str, *, speak: Speaker | None = None) -> Message:
     """A one-line message (e.g. where the CSV went)."""
     said = (speak or speaker())(text)
-    return _finish([_section(_esc(said))], said, speak or speaker())
+    return _finish([section(esc(said))], said, speak or speaker())
 
 
 def answer_table(answer: Answer) -> Table | None:
@@ -278,7 +278,8 @@ def csv_file(answer: Answer) -> tuple[str, str]:
 # ---------------------------------------------------------------- building blocks
 
 
-def _esc(text: str) -> str:
+def esc(text: str) -> str:
+    """Text shown as it is in mrkdwn."""
     # Slack's three control characters: data must never become a mention or a link.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -286,26 +287,26 @@ def _esc(text: str) -> str:
 def _contact(line: str) -> SectionBlock:
     # Plain text: Slack would turn an email in mrkdwn into a mailto link (harmless) but a
     # crafted value into something else; plain_text is never parsed.
-    return SectionBlock(text=PlainTextObject(text=_clip(line, MAX_SECTION_TEXT)))
+    return SectionBlock(text=PlainTextObject(text=clip(line, MAX_SECTION_TEXT)))
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _section(mrkdwn: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=_clip(mrkdwn, MAX_SECTION_TEXT)))
+def section(mrkdwn: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(mrkdwn, MAX_SECTION_TEXT)))
 
 
 def _code(text: str) -> str:
     room = MAX_SECTION_TEXT - 40
-    return "```" + _clip(_esc(text.replace("```", "'''")), room) + "```"
+    return "```" + clip(esc(text.replace("```", "'''")), room) + "```"
 
 
-def _figures(pairs: Sequence[tuple[str, str]]) -> SectionBlock:
+def figures(pairs: Sequence[tuple[str, str]]) -> SectionBlock:
     return SectionBlock(
         fields=[
-            MarkdownTextObject(text=_clip(f"*{_esc(value)}*\n{_esc(label)}", MAX_FIELD_TEXT))
+            MarkdownTextObject(text=clip(f"*{esc(value)}*\n{esc(label)}", MAX_FIELD_TEXT))
             for value, label in pairs[:MAX_FIELDS]
         ]
     )
@@ -314,7 +315,7 @@ def _figures(pairs: Sequence[tuple[str, str]]) -> SectionBlock:
 def _context(lines: Sequence[str]) -> ContextBlock:
     return ContextBlock(
         elements=[
-            MarkdownTextObject(text=_clip(line, MAX_FIELD_TEXT))
+            MarkdownTextObject(text=clip(line, MAX_FIELD_TEXT))
             for line in lines[:MAX_CONTEXT_ELEMENTS]
         ]
     )
@@ -341,11 +342,11 @@ def _table(
     columns = columns[:MAX_TABLE_COLUMNS]
     rows = rows[: MAX_TABLE_ROWS - 1]
     width = max(8, TABLE_BUDGET // ((len(rows) + 1) * len(columns)))
-    cells = [[RawTextObject(text=_clip(speak(c.label), width)).to_dict() for c in columns]]
+    cells = [[RawTextObject(text=clip(speak(c.label), width)).to_dict() for c in columns]]
     for row in rows:
         cells.append(
             [
-                RawTextObject(text=_clip(speak.cell(v, c.kind), width)).to_dict()
+                RawTextObject(text=clip(speak.cell(v, c.kind), width)).to_dict()
                 for v, c in zip(row, columns, strict=False)
             ]
         )
@@ -365,7 +366,7 @@ def _choices(
     # The menu's block_id carries the page it was shown on, to redraw it after the act.
     state = ButtonState(command=request.text or "", as_of=request.as_of, page=page).encode()
     options = [
-        Option(text=_clip(speak(c.label), MAX_OPTION_TEXT), value=c.command)
+        Option(text=clip(speak(c.label), MAX_OPTION_TEXT), value=c.command)
         for c in view.choices
         if rows[0] <= c.row < rows[1] and len(c.command) <= MAX_OPTION_VALUE
     ][:MAX_OPTIONS]
@@ -375,7 +376,7 @@ def _choices(
         block_id=state,
         elements=[
             StaticSelectElement(
-                placeholder=PlainTextObject(text=_clip(speak(view.choose), MAX_OPTION_TEXT)),
+                placeholder=PlainTextObject(text=clip(speak(view.choose), MAX_OPTION_TEXT)),
                 action_id=ACTION_CHOOSE,
                 options=options,
             )
@@ -388,7 +389,7 @@ def _button(text: str, action_id: str, state: ButtonState, *, primary: bool = Fa
     if len(value) > MAX_BUTTON_VALUE:
         return None
     return ButtonElement(
-        text=PlainTextObject(text=_clip(text, MAX_BUTTON_TEXT)),
+        text=PlainTextObject(text=clip(text, MAX_BUTTON_TEXT)),
         action_id=action_id,
         value=value,
         style="primary" if primary else None,
@@ -480,7 +481,7 @@ def _finish(blocks: Sequence[Block], text: str, speak: Speaker) -> Message:
         notice = _context([speak(cut_note)]).to_dict()
         at = len(out) - 1 if out and out[-1]["type"] == "actions" else len(out)
         out.insert(at, notice)
-    return Message(text=_clip(_esc(text), MAX_FALLBACK_TEXT), blocks=out)
+    return Message(text=clip(esc(text), MAX_FALLBACK_TEXT), blocks=out)
 
 
 __all__ = [
@@ -498,10 +499,14 @@ __all__ = [
     "ButtonState",
     "Message",
     "answer_table",
+    "clip",
     "csv_file",
+    "esc",
+    "figures",
     "render_answer",
     "render_apology",
     "render_error",
     "render_help",
     "render_notice",
+    "section",
 ]

@@ -19,7 +19,7 @@ from slack_sdk.models.views import View
 
 from bot.home import Home
 from bot.i18n import Speaker
-from bot.render.blocks import MAX_OPTION_TEXT, MAX_OPTION_VALUE, _clip, _esc, _figures, _section
+from bot.render.blocks import MAX_OPTION_TEXT, MAX_OPTION_VALUE, clip, esc, figures, section
 from queries.claims import STATUS_WORDS
 from queries.upsell import RULES, claim_choices, detail
 from queries.view import Msg, Person, _
@@ -33,9 +33,9 @@ def home_view(home: Home, speak: Speaker) -> dict[str, Any]:
     """The Home tab's view: validated by slack_sdk, within Slack's 100 blocks."""
     blocks: list[Block] = []
     if home.owns:
-        blocks.append(HeaderBlock(text=_clip(speak(_("Your accounts")), 150)))
+        blocks.append(HeaderBlock(text=clip(speak(_("Your accounts")), 150)))
         blocks.append(
-            _figures(
+            figures(
                 [
                     (speak.count(home.accounts), speak(_("customers"))),
                     (speak.count(home.units), speak(_("units in use"))),
@@ -43,13 +43,13 @@ def home_view(home: Home, speak: Speaker) -> dict[str, Any]:
                 ]
             )
         )
-        best = _esc(speak(_("Your best candidates, unclaimed or yours")))
-        blocks.append(_section(f"*{best}*"))
+        best = esc(speak(_("Your best candidates, unclaimed or yours")))
+        blocks.append(section(f"*{best}*"))
     else:
-        blocks.append(HeaderBlock(text=_clip(speak(_("Top upsell candidates")), 150)))
+        blocks.append(HeaderBlock(text=clip(speak(_("Top upsell candidates")), 150)))
         blocks.append(
-            _section(
-                _esc(
+            section(
+                esc(
                     speak(
                         _(
                             "No account has you as its owner yet. An account gets an owner from"
@@ -67,14 +67,14 @@ def home_view(home: Home, speak: Speaker) -> dict[str, Any]:
         if not found:
             continue
         lines = "\n".join(
-            f"{n}. {_esc(c.name)} (`{_esc(c.customer_ref)}`) · {_esc(c.category)} · "
-            + _esc(speak(detail(c, home.as_of).msg))
-            + (f" · {_esc(speak(_claimed(c)))}" if c.claim else "")
+            f"{n}. {esc(c.name)} (`{esc(c.customer_ref)}`) · {esc(c.category)} · "
+            + esc(speak(detail(c, home.as_of).msg))
+            + (f" · {esc(speak(_claimed(c)))}" if c.claim else "")
             for n, c in enumerate(found, 1)
         )
-        blocks.append(_section(f"*{_esc(speak(RULES[rule]))}*\n{lines}"))
+        blocks.append(section(f"*{esc(speak(RULES[rule]))}*\n{lines}"))
         options = [
-            Option(text=_clip(speak(choice.label), MAX_OPTION_TEXT), value=choice.command)
+            Option(text=clip(speak(choice.label), MAX_OPTION_TEXT), value=choice.command)
             for n, c in enumerate(found)
             for choice in claim_choices(n, c, user)
             if len(choice.command) <= MAX_OPTION_VALUE
@@ -85,7 +85,7 @@ def home_view(home: Home, speak: Speaker) -> dict[str, Any]:
                     elements=[
                         StaticSelectElement(
                             placeholder=PlainTextObject(
-                                text=_clip(speak(_("Claim, contacted, dismiss or unclaim…")), 75)
+                                text=clip(speak(_("Claim, contacted, dismiss or unclaim…")), 75)
                             ),
                             action_id=f"{ACTION_HOME_CHOOSE}_{rule}",
                             options=options,
@@ -94,28 +94,28 @@ def home_view(home: Home, speak: Speaker) -> dict[str, Any]:
                 )
             )
     if not any(groups.values()):
-        blocks.append(_section(_esc(speak(_("No candidates.")))))
+        blocks.append(section(esc(speak(_("No candidates.")))))
     if home.owns:
         blocks.append(DividerBlock())
         due = "\n".join(
-            f"• {_esc(c.name)} (`{_esc(c.customer_ref)}`) · {_esc(c.category)} · "
-            + _esc(speak(detail(c, home.as_of).msg))
+            f"• {esc(c.name)} (`{esc(c.customer_ref)}`) · {esc(c.category)} · "
+            + esc(speak(detail(c, home.as_of).msg))
             for c in home.renewals
-        ) or _esc(speak(_("none")))
-        title = _esc(speak(_("Renewals due within 30 days")))
-        blocks.append(_section(f"*{title}*\n{due}"))
+        ) or esc(speak(_("none")))
+        title = esc(speak(_("Renewals due within 30 days")))
+        blocks.append(section(f"*{title}*\n{due}"))
     held = "\n".join(
-        f"• `{_esc(h.customer_ref)}` · {_esc(h.category)} · {_esc(h.rule)} · "
-        + _esc(speak(_until(h.hold.status, h.hold.until)))
+        f"• `{esc(h.customer_ref)}` · {esc(h.category)} · {esc(h.rule)} · "
+        + esc(speak(_until(h.hold.status, h.hold.until)))
         + (
-            " · " + _esc(speak(_("resolved: no longer a candidate")))
+            " · " + esc(speak(_("resolved: no longer a candidate")))
             if (h.customer_ref, h.category, h.rule) in home.resolved
             else ""
         )
         for h in home.claims
-    ) or _esc(speak(_("none")))
-    claims_title = _esc(speak(_("Your open claims")))
-    blocks.append(_section(f"*{claims_title}*\n{held}"))
+    ) or esc(speak(_("none")))
+    claims_title = esc(speak(_("Your open claims")))
+    blocks.append(section(f"*{claims_title}*\n{held}"))
     blocks.append(
         ActionsBlock(
             elements=[
