@@ -41,6 +41,7 @@ CHART_NAME = "installed-base-90-days.png"
 _CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|([^>]*))?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 SUBSCRIBE_EXAMPLE = "/base digest subscribe #sales 08:00"
+OWNERS_EXAMPLE = "/base digest subscribe owners 08:00 Europe/Berlin"
 _LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -150,6 +151,32 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
                 )
             ) from None
     return Subscription(channel, local_time, tz, " ".join(rest), lang)
+
+
+def parse_owners_subscription(words: list[str], *, default_tz: str) -> Subscription:
+    """`[HH:MM] [time zone] [lang:xx] [target] [in <value>…]` after `subscribe owners`: each
+    owner's own accounts in their DM, so neither `mine` nor a channel."""
+    if any(w.lower() == MINE for w in words):
+        raise DigestUsageError(
+            _(
+                "An owners' digest already gives every owner their own accounts: leave out"
+                " “mine”. Example: {example}",
+                example=OWNERS_EXAMPLE,
+            )
+        )
+    no_channel = DigestUsageError(
+        _(
+            "An owners' digest goes to every owner in a direct message, so it takes no"
+            " channel. Example: {example}",
+            example=OWNERS_EXAMPLE,
+        )
+    )
+    if any(w.startswith(("<#", "#")) for w in words):
+        raise no_channel
+    wanted = parse_subscription(words, default_tz=default_tz)
+    if wanted.channel is not None:
+        raise no_channel
+    return wanted
 
 
 def scope_of(request: Request) -> str:
@@ -352,6 +379,7 @@ def _tell_subscriber(
 
 __all__ = [
     "CHANNEL_GONE",
+    "OWNERS_EXAMPLE",
     "Channel",
     "DigestUsageError",
     "Outcome",
@@ -364,6 +392,7 @@ __all__ = [
     "digest_chart",
     "digest_message",
     "parse_channel",
+    "parse_owners_subscription",
     "parse_subscription",
     "post_digest",
     "scope_of",

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import deliver_alert
 from bot.digest import Outcome, deliver_due, worker_name
+from bot.owners import deliver_owners
 from bot.settings import Settings
 from queries.db import Reader
-from queries.subscriptions import ALERT, DIGEST, Due, due
+from queries.subscriptions import ALERT, DIGEST, OWNERS, Due, due
 
 
 class Deliver(Protocol):
@@ -39,7 +40,11 @@ class Deliver(Protocol):
 
 
 # How each kind of subscription is delivered.
-DELIVERIES: dict[str, Deliver] = {DIGEST: deliver_due, ALERT: deliver_alert}
+DELIVERIES: dict[str, Deliver] = {
+    DIGEST: deliver_due,
+    ALERT: deliver_alert,
+    OWNERS: deliver_owners,
+}
 
 log = logging.getLogger(__name__)
 

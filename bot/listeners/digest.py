@@ -1,4 +1,5 @@
-"""`/base digest subscribe|unsubscribe|list|now <#channel>`: the daily digest's subscriptions.
+"""`/base digest subscribe|unsubscribe|list|now <#channel>`: the daily digest's subscriptions,
+and `digest subscribe|unsubscribe owners …`: every account owner's own digest in a DM.
 
 `digest` alone (and `digest now` without a channel) is an ordinary question, answered by the
 slash-command listener; these subcommands change what the scheduler posts.
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.ask import parse_command
 from bot.digest import (
     CHANNEL_GONE,
+    OWNERS_EXAMPLE,
     SUBSCRIBE_EXAMPLE,
     DigestUsageError,
     build_digest,
@@ -28,6 +30,7 @@ from bot.digest import (
     digest_chart,
     digest_message,
     parse_channel,
+    parse_owners_subscription,
     parse_subscription,
     post_digest,
     scope_of,
@@ -39,9 +42,20 @@ from bot.listeners.services import Services
 from bot.parsing import ParseError
 from bot.render.blocks import Message, render_error
 from queries.db import transaction
-from queries.request import Request
-from queries.subscriptions import last_delivery, subscribe, subscriptions, unsubscribe
-from queries.view import Msg, _, code, mention
+from queries.models import DigestSubscription
+from queries.owners import UNREACHABLE, owner_deliveries
+from queries.request import Request, is_user_id
+from queries.subscriptions import (
+    CLAIMED,
+    FAILED,
+    OWNERS,
+    POSTED,
+    last_delivery,
+    subscribe,
+    subscriptions,
+    unsubscribe,
+)
+from queries.view import Msg, _, _n, code, mention
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +65,9 @@ STATUSES = {
     "failed": _("failed"),
     "claimed": _("being posted"),
 }
+OWNERS_WORD = "owners"
+# Owners named in `digest list` before "and N more".
+LISTED_OWNERS = 10
 
 
 def is_digest_subcommand(text: str) -> bool:
@@ -95,8 +112,13 @@ def handle(
     try:
         words = shlex.split(text)[1:]
         sub, args = words[0].lower(), words[1:]
-        if sub == "subscribe":
+        owners = bool(args) and args[0].lower() == OWNERS_WORD
+        if sub == "subscribe" and owners:
+            reply = _subscribe_owners(svc, body, args[1:], asker, said)
+        elif sub == "subscribe":
             reply = _subscribe(svc, body, args, asker, said)
+        elif sub == "unsubscribe" and owners:
+            reply = _unsubscribe_owners(svc, args[1:], said)
         elif sub == "unsubscribe":
             reply = _unsubscribe(svc, args, asker, said)
         elif sub == "list":
@@ -214,6 +236,79 @@ def _subscribe(
     return _note(f":white_check_mark: {text}")
 
 
+def _subscribe_owners(
+    svc: Services, body: dict[str, Any], args: list[str], asker: Asker, said: Said
+) -> Message:
+    wanted = parse_owners_subscription(args, default_tz=svc.settings.tz)
+    with transaction(svc.sessions) as session:
+        scope = scope_of(_parse_scope(svc, session, wanted.scope))
+        found, _created = subscribe(
+            session,
+            kind=OWNERS,
+            channel_id="",
+            local_time=wanted.local_time,
+            tz=wanted.tz,
+            scope=scope,
+            now=datetime.now(UTC),
+            created_by=asker.user_id or None,
+            team_id=str(body.get("team_id") or "") or None,
+            # None: each owner's own Slack language.
+            lang=wanted.lang,
+        )
+    language: Msg | str = (
+        Locale.parse(wanted.lang).get_display_name(said.speak.lang) or wanted.lang
+        if wanted.lang
+        else _("their own Slack language")
+    )
+    params = {"time": found.local_time, "tz": found.tz, "language": language, "scope": "{scope}"}
+    text = said.scoped(
+        _(
+            "Every account owner will get their own digest of {scope} (their accounts only) in a"
+            " direct message at {time} ({tz}), in {language}.",
+            **params,
+        ),
+        scope,
+        _(
+            "Every account owner will get their own digest in a direct message at {time} ({tz}),"
+            " in {language}.",
+            **params,
+        ),
+    )
+    listed = said(
+        _(
+            "Owners I can't reach on Slack are listed in {example}.",
+            example=code(f"{svc.settings.command_name} digest list"),
+        )
+    )
+    return _note(f":white_check_mark: {text} {listed}")
+
+
+def _unsubscribe_owners(svc: Services, args: list[str], said: Said) -> Message:
+    scope = " ".join(args) or None
+    with transaction(svc.sessions) as session:
+        if scope is not None:
+            scope = scope_of(_parse_scope(svc, session, scope))
+        stopped = unsubscribe(session, "", scope, kind=OWNERS)
+    if not stopped:
+        return _note(
+            said.scoped(
+                _("There is no owners' digest for {scope}.", scope="{scope}"),
+                scope,
+                _("There is no owners' digest. Example: {example}", example=OWNERS_EXAMPLE),
+            )
+        )
+    return _note(
+        said.scoped(
+            _(
+                "Account owners will no longer get their digest for {scope} in a direct message.",
+                scope="{scope}",
+            ),
+            scope,
+            _("Account owners will no longer get their digest in a direct message."),
+        )
+    )
+
+
 def _unsubscribe(svc: Services, args: list[str], asker: Asker, said: Said) -> Message:
     channel_id = _here(asker)
     scope: str | None = None
@@ -266,6 +361,9 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
         subs = subscriptions(session, channel_id=channel_id)
         lines = []
         for s in subs:
+            if s.kind == OWNERS:
+                lines.append(_owners_line(session, s, said))
+                continue
             last = last_delivery(session, s.id)
             parts = [
                 said(
@@ -299,6 +397,56 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
         )
     heading = said(_("Daily digest subscriptions"))
     return _note(f"*{heading}*\n" + "\n".join(lines))
+
+
+def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
+    """An owners' digest: when, what, its last day's counts and who it could not reach."""
+    parts = [
+        said(
+            _(
+                "Owners' digests, each in a direct message, at {time} {tz}",
+                time=s.local_time,
+                tz=s.tz,
+            )
+        )
+    ]
+    if s.scope:
+        parts.append(f"*{_esc(s.scope)}*")
+    parts.append(f"lang:{s.lang}" if s.lang else said(_("each owner's own language")))
+    parts.append(said(_("running") if s.active else _("paused")))
+    last = last_delivery(session, s.id)
+    if last is not None:
+        rows = owner_deliveries(session, s.id, last.day)
+        count = {
+            status: sum(r.status == status for r in rows)
+            for status in (POSTED, UNREACHABLE, FAILED, CLAIMED)
+        }
+        tally = said(
+            _(
+                "{day}: {sent} sent, {unreachable} unreachable, {failed} failed",
+                day=last.day,
+                sent=count[POSTED],
+                unreachable=count[UNREACHABLE],
+                failed=count[FAILED],
+            )
+        )
+        if count[CLAIMED]:
+            tally += ", " + said(_n("{n} being sent", "{n} being sent", count[CLAIMED]))
+        parts.append(tally)
+        missed = sorted(r.owner for r in rows if r.status in (UNREACHABLE, FAILED))
+        if missed:
+            shown = ", ".join(
+                f"<@{o}>" if is_user_id(o) else _esc(o) for o in missed[:LISTED_OWNERS]
+            )
+            more = len(missed) - LISTED_OWNERS
+            if more > 0:
+                shown = said(
+                    _n("{owners} and {n} more", "{owners} and {n} more", more, owners=shown)
+                )
+            parts.append(said(_("not reached: {owners}", owners=shown)))
+    if s.last_error:
+        parts.append(said(_("error: {error}", error=code(_esc(s.last_error)))))
+    return "• " + " · ".join(parts)
 
 
 def _now(svc: Services, client: WebClient, args: list[str], said: Said) -> Message:

@@ -6,6 +6,10 @@ A small threaded HTTP server on 127.0.0.1. Paths:
   /response/<id>       a response_url that accepts replies
   /expired/<id>        a response_url that has expired (404 expired_url, as Slack answers)
 Channel "CNOTIN" plays a channel the app is not a member of (not_in_channel).
+A chat.postMessage to a user id (U…) lands in their DM with the app: channel "D" + the id.
+`directory` holds the workspace's emails for users.lookupByEmail (anyone else:
+users_not_found); `delay(method, seconds)` holds each answer of a method that long after the
+call is recorded (a process can be stopped while Slack has its message).
 `script(method, ...)` queues answers for a method's next calls (e.g. HTTP 429 with
 Retry-After); `refuse(channel, error)` makes every call naming a channel fail with an error.
 """
@@ -67,6 +71,9 @@ class SlackStandIn:
         self.locales: dict[str, str] = {}
         self.emails: dict[str, str] = {}
         self.names: dict[str, str] = {}  # display names on profiles
+        # users.lookupByEmail: email (any case) -> user id.
+        self.directory: dict[str, str] = {}
+        self._delays: dict[str, float] = {}
         # The upload host hangs up on every file upload, without an answer.
         self.drop_uploads = False
         standin = self
@@ -99,6 +106,9 @@ class SlackStandIn:
                 else:
                     status, body = standin._answer(call)
                 standin._record(call)
+                held = standin._delays.get(call.method)
+                if held:
+                    time.sleep(held)
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 ctype = "application/json" if not isinstance(body, bytes) else "text/plain"
@@ -144,10 +154,16 @@ class SlackStandIn:
         with self._changed:
             self._refused[channel] = error
 
+    def delay(self, method: str, seconds: float) -> None:
+        """Hold every later answer of a Web API method `seconds` after recording its call."""
+        with self._changed:
+            self._delays[method] = seconds
+
     def reset_scripts(self) -> None:
         with self._changed:
             self._scripts.clear()
             self._refused.clear()
+            self._delays.clear()
 
     def _next_scripted(self, call: Call) -> Scripted | None:
         with self._changed:
@@ -181,7 +197,12 @@ class SlackStandIn:
                 "bot_id": "BBOT",
             }
         if method == "chat.postMessage":
-            return 200, {"ok": True, "channel": channel, "ts": "1700000000.000100"}
+            dm = isinstance(channel, str) and channel.startswith("U")
+            return 200, {
+                "ok": True,
+                "channel": "D" + channel if dm else channel,
+                "ts": "1700000000.000100",
+            }
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": "1700000000.000200"}
         if method == "views.publish":
@@ -194,6 +215,13 @@ class SlackStandIn:
                 if user in self.names:
                     profile["display_name"] = self.names[user]
             return 200, {"ok": True, "user": {"id": user, "locale": locale, "profile": profile}}
+        if method == "users.lookupByEmail":
+            email = str(data.get("email") or "")
+            with self._changed:
+                found = {k.lower(): v for k, v in self.directory.items()}.get(email.lower())
+            if found is None:
+                return 200, {"ok": False, "error": "users_not_found"}
+            return 200, {"ok": True, "user": {"id": found, "profile": {"email": email}}}
         if method == "conversations.open":
             return 200, {"ok": True, "channel": {"id": "D" + str(data.get("users", "X"))}}
         if method == "files.getUploadURLExternal":
