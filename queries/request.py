@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # Only for the annotation: queries.claims builds on this module.
+    from queries.claims import Held
 
 CUSTOMER_DIMENSIONS = ("segment", "channel", "industry", "region", "country", "owner")
 PRODUCT_DIMENSIONS = ("category", "product")
@@ -112,7 +116,7 @@ class Request:
     since: date | None = None
     # The claims in force, read from the database by the front end (a replica has none);
     # None: not read.
-    holds: tuple[Any, ...] | None = None
+    holds: tuple[Held, ...] | None = None
 
     @property
     def target_name(self) -> str | None:
