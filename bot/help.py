@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.i18n import speaker
-from queries.registry import BY, COUNT, IN, QUERIES, RANK, RULE, SINCE, TOP
+from queries.registry import BY, COUNT, IN, QUERIES, RANK, RULE, SINCE, TOP, QuerySpec
 from queries.request import DIMENSIONS, UPSELL_RULES, Request
 from queries.results import header
 from queries.view import Listing, Msg, View, _
@@ -43,6 +43,36 @@ def modifiers() -> dict[str, Msg]:
     }
 
 
+@dataclass(frozen=True)
+class Command:
+    """A command that is not a question: it changes what basebot posts by itself."""
+
+    verb: str
+    usage: str
+    summary: Msg
+    examples: tuple[str, ...]
+
+
+# The subscriptions besides `digest subscribe` (whose words the digest's usage lists).
+SUBSCRIPTIONS = (
+    Command(
+        verb="alert",
+        usage="alert <#channel|me> <rule> [target] [in <value>] [mine] [HH:MM] [time zone]"
+        " · alert list · alert unsubscribe <#channel|me> [rule]",
+        summary=_(
+            "every morning, only the candidates of one upsell rule that are new since the"
+            " previous post, in a channel or your direct messages"
+        ),
+        examples=("alert me service printers mine 08:00", "alert #sales renewal in EMEA"),
+    ),
+)
+
+
+def commands() -> tuple[QuerySpec | Command, ...]:
+    """Everything help lists: the questions, then the subscriptions."""
+    return (*QUERIES.values(), *SUBSCRIPTIONS)
+
+
 @dataclass(frozen=True, kw_only=True)
 class HelpAnswer:
     request: Request
@@ -59,7 +89,7 @@ class HelpAnswer:
                     "summary": english(q.summary),
                     "examples": [f"{self.command} {e}" for e in q.examples],
                 }
-                for q in QUERIES.values()
+                for q in commands()
             ],
             "modifiers": {word: english(text) for word, text in modifiers().items()},
         }
@@ -76,7 +106,7 @@ class HelpAnswer:
                     ),
                 ),
             )
-            for q in QUERIES.values()
+            for q in commands()
         )
         return View(
             title=_("Help · {command} commands", command=self.command),

@@ -135,13 +135,14 @@ def _subscribe(
             team_id=str(body.get("team_id") or "") or None,
             lang=lang,
         )
+    slice_ = " · *" + esc(scope) + "*" if scope else ""
     said = _(
         "{destination} will get the new {rule} candidates{scope} every day at {time} ({tz}), in"
         " {language}. The first post says how many there are now; then only new ones follow,"
         " and a day with none posts nothing.",
         destination=_destination(channel_id, asker),
         rule=RULES[wanted.rule],
-        scope=f" · *{esc(scope)}*" if scope else "",
+        scope=slice_,
         time=found.local_time,
         tz=found.tz,
         language=Locale.parse(lang).get_display_name(speak.lang) or lang,
