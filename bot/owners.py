@@ -387,6 +387,13 @@ class _Run:
         return self.now + timedelta(seconds=time.monotonic() - self.started)
 
     def go(self) -> Outcome:
+        try:
+            return self._go()
+        except Exception:
+            log.exception("owners' digest %s for %s failed", self.sub.id, self.day)
+            return Outcome(self.sub.id, self.day, FAILED, "internal error")
+
+    def _go(self) -> Outcome:
         sub_id, day = self.sub.id, self.day
         try:
             delivery_id = self._join()

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -490,3 +491,23 @@ def test_a_scheduler_killed_mid_run_resumes_without_a_second_dm(
     assert sum(map(len, _dms(many_slack, before).values())) == MANY
     [(_, error)] = [v for v in _rows(sessions).values() if v[0] == "failed"]
     assert error is not None and error.startswith("interrupted")
+
+
+def test_the_bench_stand_in_refuses_calls_faster_than_slacks_limits() -> None:
+    from bench.owners import LimitedSlack
+
+    with LimitedSlack(users={"ann@acme.example": "U0ANN"}, latency=0.0) as limited:
+        client = WebClient(token=TOKEN, base_url=f"{limited.url}/api/", retry_handlers=[])
+        for _ in range(2):  # a burst of two goes through
+            assert client.users_lookupByEmail(email="ann@acme.example")["user"]["id"] == "U0ANN"
+        with pytest.raises(SlackApiError) as refused:
+            client.users_lookupByEmail(email="ann@acme.example")
+        assert refused.value.response.status_code == 429
+        assert int(refused.value.response.headers["Retry-After"]) >= 1
+        # A DM a second per channel: another channel is not held back.
+        for user in ("U0ANN", "U0ANN", "U0BEN"):
+            client.chat_postMessage(channel=user, text="hi")
+        with pytest.raises(SlackApiError):
+            client.chat_postMessage(channel="U0ANN", text="hi")
+    assert limited.seen.limited == {"users.lookupByEmail": 1, "chat.postMessage": 1}
+    assert limited.seen.dms == {"U0ANN": 2, "U0BEN": 1}
