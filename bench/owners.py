@@ -38,7 +38,6 @@ from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.engine import URL, make_url
 
 from bench.databases import DEFAULT_PG_URL, BenchDatabaseError
-from bot.owners import PACE_ENV
 from queries.db import make_engine, make_sessionmaker, normalize_url, transaction
 from queries.models import Customer, DigestSubscription
 from queries.request import is_user_id
@@ -367,7 +366,7 @@ def run_scheduler(url: str, replica: Path | None, owners: list[str], latency: fl
             "BASEBOT_REPLICA": str(replica) if replica else "off",
             "SLACK_BOT_TOKEN": TOKEN,
             "SLACK_API_URL": f"{slack.url}/api/",
-            PACE_ENV: "1",
+            "BASEBOT_SLACK_PACE": "1",
         }
         started = time.perf_counter()
         done = subprocess.run(

@@ -12,29 +12,27 @@ method keeps to Slack's rate for it (a pacer per method; a 429 is still waited o
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web import SlackResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import parse_command, run
 from bot.digest import Outcome, chart_title, digest_chart, digest_message, post_digest
+from bot.directory import DIRECTORY, Person, Unreachable
 from bot.i18n import language_of, speaker
+from bot.pacing import PacedClient, shared_pacing
 from bot.parsing import ParseError
 from bot.render.blocks import Message
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
 from queries.db import Reader, transaction
 from queries.digest import Digest
 from queries.models import DigestDelivery
@@ -48,26 +46,11 @@ from queries.owners import (
     record_owner,
     tally,
 )
-from queries.request import MINE, Me, is_user_id
+from queries.request import MINE
 from queries.subscriptions import CLAIMED, FAILED, POSTED, Due, claim, record_failed, record_posted
 
 log = logging.getLogger(__name__)
 
-# Slack's rates (seconds between two calls of a method): Tier 3 is about 50 a minute, Tier 4
-# about 100, chat.postMessage about one a second.
-TIER_3, TIER_4 = 60 / 50, 60 / 100
-INTERVALS = {
-    "users.lookupByEmail": TIER_3,
-    "conversations.open": TIER_3,
-    "users.info": TIER_4,
-    "files.getUploadURLExternal": TIER_4,
-    "files.completeUploadExternal": TIER_4,
-    "chat.postMessage": 1.0,
-}
-# A multiple of those intervals: 0 paces nothing (a local stand-in), 2 half the rate.
-PACE_ENV = "BASEBOT_OWNERS_PACE"
-FOUND_SECONDS = 86_400.0  # an owner's Slack account, once looked up
-MISSING_SECONDS = 3_600.0  # no account for an email: asked again later (a new hire)
 # A row still claimed this long after its claim: its process stopped between claiming and
 # recording (posting one DM, retries included, takes far less).
 STALE_AFTER = timedelta(minutes=15)
@@ -77,243 +60,6 @@ AHEAD = 2  # digests built ahead of the one being posted
 FATAL = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 )
-
-
-# ---------------------------------------------------------------- pacing
-
-
-class Pacer:
-    """One Web API method's pace: each call gets the next free slot, `interval` apart."""
-
-    def __init__(
-        self,
-        interval: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.interval = interval
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> float:
-        """Wait for this call's slot; the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            at = max(now, self._next)
-            self._next = at + self.interval
-        if at > now:
-            self._sleep(at - now)
-        return at - now
-
-
-@dataclass
-class Spent:
-    """Where a run's time went, summed over its threads."""
-
-    paced: float = 0.0  # waiting for a pacer's slot
-    slack: float = 0.0  # inside Web API calls (a 429's Retry-After included)
-    building: float = 0.0  # queries, rendering and the chart
-    calls: int = 0
-
-
-class Pacing:
-    """The pacers of one process: Slack's limits are the app's, whatever runs."""
-
-    def __init__(self, factor: float = 1.0) -> None:
-        self.factor = factor
-        self._pacers = {m: Pacer(s * factor) for m, s in INTERVALS.items() if factor > 0}
-
-    def wait(self, method: str) -> float:
-        pacer = self._pacers.get(method)
-        return pacer.wait() if pacer is not None else 0.0
-
-
-_PACINGS: dict[float, Pacing] = {}
-_PACINGS_LOCK = threading.Lock()
-
-
-def shared_pacing() -> Pacing:
-    """This process's pacers, at the rate BASEBOT_OWNERS_PACE sets (default Slack's own)."""
-    text = (os.environ.get(PACE_ENV) or "1").strip()
-    try:
-        factor = float(text)
-    except ValueError:
-        raise SettingsError(f"{PACE_ENV} must be a number, e.g. 1 (Slack's rates)") from None
-    if factor < 0:
-        raise SettingsError(f"{PACE_ENV} must be 0 or more, e.g. 1 (Slack's rates)")
-    with _PACINGS_LOCK:
-        return _PACINGS.setdefault(factor, Pacing(factor))
-
-
-class PacedClient(WebClient):
-    """The client it copies (token, URL, retry handlers: a 429 is still waited out), with
-    each call first waiting for its method's pacer."""
-
-    def __init__(self, client: WebClient, pacing: Pacing) -> None:
-        super().__init__(
-            token=client.token,
-            base_url=client.base_url,
-            timeout=client.timeout,
-            ssl=client.ssl,
-            proxy=client.proxy,
-            headers=dict(client.headers),
-            logger=client.logger,
-            retry_handlers=client.retry_handlers,
-        )
-        self.default_params = dict(client.default_params)
-        self.pacing = pacing
-        self.spent = Spent()
-        self._lock = threading.Lock()
-
-    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
-        paced = self.pacing.wait(api_method)
-        started = time.perf_counter()
-        try:
-            return super().api_call(api_method, **kwargs)
-        finally:
-            with self._lock:
-                self.spent.paced += paced
-                self.spent.slack += time.perf_counter() - started
-                self.spent.calls += 1
-
-
-# ---------------------------------------------------------------- who the owners are
-
-
-@dataclass(frozen=True)
-class Person:
-    """An owner with a Slack account; `locale` is their Slack locale when it was asked."""
-
-    user_id: str
-    email: str | None
-    locale: str | None = None
-
-    @property
-    def me(self) -> Me:
-        return Me(self.user_id, self.email)
-
-
-@dataclass(frozen=True)
-class Unreachable:
-    """An owner as written who cannot be sent to, and why (Slack's error)."""
-
-    owner: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class _Account:
-    email: str | None
-    locale: str | None
-
-
-class Directory:
-    """Who an owner is on Slack: a user id as is (users.info for the email on their profile
-    and their locale), an email through users.lookupByEmail. Answers are remembered for a
-    day; an email with no account for an hour."""
-
-    def __init__(
-        self,
-        *,
-        found_ttl: float = FOUND_SECONDS,
-        missing_ttl: float = MISSING_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._found_ttl = found_ttl
-        self._missing_ttl = missing_ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._emails: dict[str, tuple[float, str | None, str]] = {}
-        self._users: dict[str, tuple[float, _Account | None, str]] = {}
-
-    def forget_expired(self) -> None:
-        now = self._clock()
-        with self._lock:
-            for cache in (self._emails, self._users):
-                for key in [k for k, v in cache.items() if v[0] <= now]:
-                    del cache[key]
-
-    def resolve(self, client: WebClient, owner: str, *, locale: bool) -> Person | Unreachable:
-        """The person an owner is, or why they cannot be sent to. `locale`: ask their Slack
-        locale too (users.info), when the subscription does not fix the language."""
-        if is_user_id(owner):
-            account, error = self._account(client, owner)
-            if account is None:
-                return Unreachable(owner, error)
-            return Person(owner, account.email, account.locale)
-        user_id, error = self._lookup(client, owner)
-        if user_id is None:
-            return Unreachable(owner, error)
-        if not locale:
-            return Person(user_id, owner)
-        account, error = self._account(client, user_id)
-        if account is None:
-            return Unreachable(owner, error)
-        return Person(user_id, account.email or owner, account.locale)
-
-    def _cached(
-        self, cache: dict[str, tuple[float, Any, str]], key: str
-    ) -> tuple[float, Any, str] | None:
-        with self._lock:
-            hit = cache.get(key)
-        return hit if hit is not None and hit[0] > self._clock() else None
-
-    def _lookup(self, client: WebClient, email: str) -> tuple[str | None, str]:
-        key = email.lower()
-        hit = self._cached(self._emails, key)
-        if hit is not None:
-            return hit[1], hit[2]
-        try:
-            user = client.users_lookupByEmail(email=email).get("user") or {}
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or "slack_error")
-            if error == "users_not_found":
-                with self._lock:
-                    self._emails[key] = (self._clock() + self._missing_ttl, None, error)
-            return None, error
-        except Exception as exc:  # the network: tried again at the next run
-            return None, type(exc).__name__
-        if user.get("deleted") or user.get("is_bot") or not user.get("id"):
-            error = "account_inactive" if user.get("deleted") else "not_a_person"
-            with self._lock:
-                self._emails[key] = (self._clock() + self._missing_ttl, None, error)
-            return None, error
-        user_id = str(user["id"])
-        with self._lock:
-            self._emails[key] = (self._clock() + self._found_ttl, user_id, "")
-        return user_id, ""
-
-    def _account(self, client: WebClient, user_id: str) -> tuple[_Account | None, str]:
-        hit = self._cached(self._users, user_id)
-        if hit is not None:
-            return hit[1], hit[2]
-        try:
-            user = client.users_info(user=user_id, include_locale=True).get("user") or {}
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or "slack_error")
-            if error in ("user_not_found", "user_not_visible"):
-                with self._lock:
-                    self._users[user_id] = (self._clock() + self._missing_ttl, None, error)
-            return None, error
-        except Exception as exc:
-            return None, type(exc).__name__
-        if user.get("deleted") or user.get("is_bot"):
-            error = "account_inactive" if user.get("deleted") else "not_a_person"
-            with self._lock:
-                self._users[user_id] = (self._clock() + self._missing_ttl, None, error)
-            return None, error
-        profile = user.get("profile") or {}
-        account = _Account(profile.get("email") or None, user.get("locale") or None)
-        with self._lock:
-            self._users[user_id] = (self._clock() + self._found_ttl, account, "")
-        return account, ""
-
-
-# One per process: a scheduler that runs all day asks Slack about each owner once a day.
-DIRECTORY = Directory()
 
 
 # ---------------------------------------------------------------- one run
@@ -349,12 +95,7 @@ def deliver_owners(
 ) -> Outcome:
     """Take part in the day's owners' digest: send every owner no one has sent to yet, and
     close the day once every owner has a row. Never raises."""
-    try:
-        pacing = shared_pacing()
-    except SettingsError as exc:
-        log.error("owners' digest %s not sent: %s", item.subscription.id, exc)
-        return Outcome(item.subscription.id, item.day, FAILED, str(exc))
-    paced = PacedClient(client, pacing)
+    paced = PacedClient(client, shared_pacing(settings.slack_pace))
     return _Run(factory, paced, settings, item, now=now, worker=worker, reads=reads).go()
 
 
@@ -642,17 +383,4 @@ def _put(ready: queue.Queue[object], got: object, stop: threading.Event) -> bool
     return False
 
 
-__all__ = [
-    "DIRECTORY",
-    "INTERVALS",
-    "PACE_ENV",
-    "Directory",
-    "PacedClient",
-    "Pacer",
-    "Pacing",
-    "Person",
-    "Unreachable",
-    "deliver_owners",
-    "shared_pacing",
-    "summary",
-]
+__all__ = ["deliver_owners", "summary"]

@@ -42,6 +42,9 @@ class Settings:
     replica_dir: str | None = None  # None: answers always read the database itself
     replica_memory: str = DEFAULT_REPLICA_MEMORY
     language: str = DEFAULT_LANGUAGE  # replies' language when the asker's is not known
+    # Bulk sends (owners' digests) wait this multiple of Slack's rate between calls of a
+    # method: 1 keeps to Slack's limits, 0 does not wait (a local stand-in).
+    slack_pace: float = 1.0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -86,7 +89,15 @@ class Settings:
         language = (env.get("BASEBOT_LANGUAGE") or DEFAULT_LANGUAGE).strip().lower()
         if language not in LANGUAGES:
             raise SettingsError(f"BASEBOT_LANGUAGE must be one of {', '.join(LANGUAGES)}, e.g. de")
+        pace = (env.get("BASEBOT_SLACK_PACE") or "1").strip()
+        try:
+            slack_pace = float(pace)
+        except ValueError:
+            slack_pace = -1.0
+        if not slack_pace >= 0:
+            raise SettingsError("BASEBOT_SLACK_PACE must be a number, 0 or more, e.g. 1")
         return cls(
+            slack_pace=slack_pace,
             language=language,
             replica_dir=None if replica.lower() in ("off", "no", "false", "0") else replica,
             replica_memory=memory,

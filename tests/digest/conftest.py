@@ -59,4 +59,7 @@ def slack(standin: SlackStandIn) -> Iterator[SlackStandIn]:
 
 @pytest.fixture()
 def settings(standin: SlackStandIn) -> Settings:
-    return Settings(slack_bot_token=TOKEN, slack_api_url=standin.api_url, command_name="/base")
+    # No pacing: the stand-in has no rate limits (tests/digest/test_owners.py tests the pacer).
+    return Settings(
+        slack_bot_token=TOKEN, slack_api_url=standin.api_url, command_name="/base", slack_pace=0
+    )

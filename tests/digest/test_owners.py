@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import bot.owners
 from bot.digest import build_digest, delivery_client, digest_message
+from bot.directory import Directory
 from bot.i18n import speaker
 from bot.listeners.digest import handle
 from bot.listeners.replies import Asker
 from bot.listeners.services import Services
-from bot.owners import PACE_ENV, Directory, PacedClient, Pacing
+from bot.pacing import PacedClient, Pacing
 from bot.scheduler import tick
 from bot.settings import Settings
 from queries.db import make_sessionmaker
@@ -90,7 +91,6 @@ def owners_db(engine: Engine, tmp_path: Path) -> Iterator[sessionmaker[Session]]
 @pytest.fixture()
 def slack(standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
     """The stand-in knowing Ann, Ben and Dan; no pacing (it has no limits); a fresh directory."""
-    monkeypatch.setenv(PACE_ENV, "0")
     monkeypatch.setattr(bot.owners, "DIRECTORY", Directory())
     standin.reset_scripts()
     standin.directory.update({"ann@acme.example": "U0ANN", "DAN@acme.example": "U0DAN"})
@@ -411,7 +411,7 @@ def _scheduler(db: Engine, slack: SlackStandIn, cwd: Path) -> subprocess.Popen[b
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_API_URL": slack.api_url,
         "BASEBOT_REPLICA": "off",
-        PACE_ENV: "0",
+        "BASEBOT_SLACK_PACE": "0",  # the stand-in has no limits
     }
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "scheduler", "--once"],
