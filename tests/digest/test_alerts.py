@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.alerts import parse_alert
@@ -22,12 +22,13 @@ from bot.i18n import speaker
 from bot.listeners.alerts import handle, is_alert_command
 from bot.listeners.replies import Asker
 from bot.listeners.services import Services
+from bot.render.blocks import ACTION_CSV, ButtonState
 from bot.scheduler import tick
 from bot.settings import Settings
-from queries.models import AuditEntry, DigestDelivery, DigestSubscription
+from queries.models import AuditEntry, Customer, DigestDelivery, DigestSubscription
 from queries.subscriptions import ALERT
 from tests.digest.test_subcommands import FakeRespond
-from tests.slack.driver import check_blocks
+from tests.slack.driver import buttons, check_blocks
 from tests.slack.standin import NOT_IN_CHANNEL, SlackStandIn
 
 SUBSCRIBER = "U0SELLER"
@@ -200,6 +201,9 @@ def test_an_alert_posts_the_count_then_only_what_is_new_then_nothing(
     check_blocks(post["blocks"])
     text = str(post["blocks"])
     assert "1 new candidate since Jun 29, 2026" in post["text"]
+    # The list pages in the channel, and its CSV button asks the same question again.
+    csv = ButtonState.decode(buttons(post["blocks"])[ACTION_CSV]["value"])
+    assert csv.command == "upsell printers service since 2026-06-29"
     assert ref_shown(text, "C") and not ref_shown(text, "A") and not ref_shown(text, "N")
 
     # A day with nothing new posts nothing, and is recorded as such.
@@ -258,3 +262,33 @@ def test_an_alert_to_me_goes_to_the_subscribers_direct_messages(
     [post] = _posts(slack, before, SUBSCRIBER)
     count = len(_candidates(sessions, settings, "2026-06-30"))
     assert post["text"].startswith(f"There are {count} service candidates now.")
+
+
+def test_a_mine_alert_follows_the_subscribers_accounts_by_their_profile_email(
+    sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
+) -> None:
+    slack.emails[SUBSCRIBER] = "Seller@Acme.example"
+    with sessions() as session, session.begin():
+        # C (a printers service candidate from the 30th on) is the subscriber's; A is not.
+        session.execute(
+            update(Customer).where(Customer.customer_ref == "C").values(owner="seller@acme.example")
+        )
+        session.execute(
+            update(Customer).where(Customer.customer_ref == "A").values(owner="U0SOMEONE")
+        )
+    _say(sessions, settings, "alert me service printers mine 08:00 Europe/Berlin")
+    with sessions() as session, session.begin():
+        for sub in session.scalars(select(DigestSubscription)):
+            sub.created_at = datetime(2026, 6, 1, tzinfo=UTC)
+    client = delivery_client(settings)
+    before = len(slack.calls())
+    tick(sessions, client, settings, now=_at_0805_berlin("2026-06-29"))
+    [first] = _posts(slack, before, SUBSCRIBER)
+    assert first["text"].startswith("There are 0 service candidates now.")
+    mark = len(slack.calls())
+    tick(sessions, client, settings, now=_at_0805_berlin("2026-06-30"))
+    [post] = _posts(slack, mark, SUBSCRIBER)
+    assert "1 new candidate since Jun 29, 2026" in post["text"]
+    text = str(post["blocks"])
+    assert ref_shown(text, "C") and not ref_shown(text, "A") and not ref_shown(text, "N")
+    slack.emails.pop(SUBSCRIBER)
