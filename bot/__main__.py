@@ -20,15 +20,17 @@ from bot.i18n import LANGUAGES, speaker
 from bot.parsing import ParseError
 from bot.render.text import render_text
 from bot.settings import Settings, SettingsError
+from queries.alerts import EXAMPLE, AlertList, alerts
 from queries.claims import in_force
 from queries.db import make_engine, make_sessionmaker, transaction
 from queries.models import Customer
 from queries.progress import Progress, for_stderr
 from queries.registry import QUERIES
 from queries.replica import ReadPath
-from queries.request import Me
+from queries.request import Me, Request
 from queries.results import Answer
 from queries.schema import ensure_schema, upgrade
+from queries.view import _
 from queries.vocabulary import frozen
 
 log = logging.getLogger("basebot")
@@ -102,7 +104,10 @@ def _answer(
     me: Me | None,
 ) -> Answer:
     """Parse and answer on the read path; an act changes the database itself, in a
-    transaction of its own; claims are read from the database. Raises ParseError."""
+    transaction of its own; claims and alerts are read from the database. Raises ParseError."""
+    words = text.split()
+    if words and words[0].lower() == "alert":
+        return _alerts(factory, words[1:], text, settings=settings, me=me)
     request = parse_command(session, text, as_of=as_of, settings=settings, me=me)
     spec = QUERIES.get(request.verb)
     if spec is not None and spec.writes:
@@ -112,6 +117,32 @@ def _answer(
         with factory() as primary:
             request = replace(request, holds=in_force(primary, datetime.now(UTC)))
     return run(session, request, settings)
+
+
+def _alerts(
+    factory: sessionmaker[Session],
+    words: list[str],
+    text: str,
+    *,
+    settings: Settings,
+    me: Me | None,
+) -> AlertList:
+    """`alert list`: the alert subscriptions (JSON kind `alert`). Alerts are made in Slack,
+    where they are posted."""
+    if [w.lower() for w in words] not in ([], ["list"]):
+        raise ParseError(
+            _(
+                "Alerts are made in Slack, where they are posted ({example}); here, {command}"
+                " lists them.",
+                example=EXAMPLE,
+                command='basebot ask "alert list"',
+            ),
+            example="/base alert list",
+        )
+    with factory() as session:
+        found = alerts(session, seen_by=me.user_id if me is not None else None)
+    request = Request(verb="alert", as_of=settings.today(), text=text)
+    return AlertList(request=request, alerts=found)
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:

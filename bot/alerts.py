@@ -24,6 +24,7 @@ from bot.i18n import LANGUAGES, Speaker, speaker
 from bot.parsing import VERBS
 from bot.render.blocks import Message, esc, render_answer
 from bot.settings import Settings
+from queries.alerts import EXAMPLE
 from queries.db import Reader, transaction
 from queries.models import DigestSubscription
 from queries.request import MINE, UPSELL_RULES, Me, Request, is_user_id
@@ -43,7 +44,7 @@ from queries.view import _, _n, code, mention
 log = logging.getLogger(__name__)
 
 ME = "me"
-ALERT_EXAMPLE = "/base alert #sales service printers in EMEA 08:00 Europe/Berlin"
+ALERT_EXAMPLE = EXAMPLE
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 

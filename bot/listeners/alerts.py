@@ -4,7 +4,7 @@ the subscriptions the scheduler posts new upsell candidates for (SPEC §10)."""
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from babel import Locale
@@ -27,9 +27,10 @@ from bot.listeners.replies import Asker, send
 from bot.listeners.services import Services
 from bot.parsing import ParseError
 from bot.render.blocks import Message, esc, render_error
+from queries.alerts import STATUSES, alerts
 from queries.db import transaction
 from queries.request import UPSELL_RULES
-from queries.subscriptions import ALERT, last_delivery, subscribe, subscriptions, unsubscribe
+from queries.subscriptions import ALERT, subscribe, unsubscribe
 from queries.upsell import RULES
 from queries.view import Msg, _, _n, code, mention
 
@@ -187,34 +188,28 @@ def _unsubscribe(svc: Services, words: list[str], asker: Asker, speak: Speaker) 
     )
 
 
-STATUSES = {"posted": _("posted"), "quiet": _("nothing new"), "failed": _("failed")}
-
-
 def _list(svc: Services, asker: Asker, speak: Speaker) -> Message:
     lines = []
     with svc.sessions() as session:
-        for s in subscriptions(session, kinds=(ALERT,)):
-            dm = s.channel_id == asker.user_id
-            if not dm and not s.channel_id.startswith(("C", "G")):
-                continue  # another user's direct messages are theirs alone
-            parts = [
-                speak(_destination(s.channel_id, asker)),
-                speak(RULES.get(s.rule, Msg(s.rule))),
-                *([f"*{esc(s.scope)}*"] if s.scope else []),
-                f"{s.local_time} {s.tz}",
-                f"lang:{s.lang or svc.settings.language}",
-                speak(_("running") if s.active else _("paused")),
-            ]
-            posted = last_delivery(session, s.id, status="posted")
-            if posted is not None:
-                parts.append(speak(_("last post: {day}", day=posted.day)))
-            last = last_delivery(session, s.id)
-            if last is not None and last is not posted:
-                status = STATUSES.get(last.status, Msg(last.status))
-                parts.append(speak(_("last: {day} {status}", day=last.day, status=status)))
-            if s.last_error:
-                parts.append(speak(_("error: {error}", error=code(esc(s.last_error)))))
-            lines.append("• " + " · ".join(parts))
+        found = alerts(session, seen_by=asker.user_id)
+    for a in found:
+        parts = [
+            speak(_destination(a.channel, asker)),
+            speak(RULES.get(a.rule, Msg(a.rule))),
+            *([f"*{esc(a.scope)}*"] if a.scope else []),
+            f"{a.local_time} {a.tz}",
+            f"lang:{a.lang or svc.settings.language}",
+            speak(_("running") if a.active else _("paused")),
+        ]
+        if a.last_post is not None:
+            parts.append(speak(_("last post: {day}", day=date.fromisoformat(a.last_post))))
+        if a.last_day is not None and a.last_status is not None and a.last_day != a.last_post:
+            status = STATUSES.get(a.last_status, Msg(a.last_status))
+            day = date.fromisoformat(a.last_day)
+            parts.append(speak(_("last: {day} {status}", day=day, status=status)))
+        if a.last_error:
+            parts.append(speak(_("error: {error}", error=code(esc(a.last_error)))))
+        lines.append("• " + " · ".join(parts))
     if not lines:
         return _note(speak(_("No alerts yet. Example: {example}", example=ALERT_EXAMPLE)))
     heading = speak(_("Alerts"))

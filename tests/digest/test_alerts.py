@@ -7,7 +7,9 @@ held to the pandas oracle), not against `since`."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.__main__ import main
 from bot.alerts import parse_alert
 from bot.ask import ask_json
 from bot.digest import DigestUsageError, delivery_client
@@ -292,3 +295,37 @@ def test_a_mine_alert_follows_the_subscribers_accounts_by_their_profile_email(
     text = str(post["blocks"])
     assert ref_shown(text, "C") and not ref_shown(text, "A") and not ref_shown(text, "N")
     slack.emails.pop(SUBSCRIBER)
+
+
+def test_alert_list_on_the_command_line_is_json_kind_alert(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _say(sessions, settings, "alert <#C0SALES|sales> service printers in EMEA 07:30 UTC")
+    _say(sessions, settings, "alert me renewal")
+    bind = sessions.kw["bind"]
+    monkeypatch.setenv("DATABASE_URL", bind.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("BASEBOT_REPLICA", "off")
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    assert main(["ask", "--json", "alert list"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "alert"
+    assert [
+        (a["channel"], a["dm"], a["rule"], a["scope"], a["local_time"], a["tz"], a["active"])
+        for a in data["alerts"]
+    ] == [
+        ("C0SALES", False, "service", "printers in EMEA", "07:30", "UTC", True),
+        (SUBSCRIBER, True, "renewal", "", "08:00", settings.tz, True),
+    ]
+    assert data["alerts"][0]["last_post"] is None
+    # Someone else's direct-message alert is theirs alone.
+    assert main(["ask", "--json", "alert list", "--user", "U0OTHER"]) == 0
+    assert [a["channel"] for a in json.loads(capsys.readouterr().out)["alerts"]] == ["C0SALES"]
+    assert main(["ask", "alert", "--lang", "de"]) == 0
+    assert "Benachrichtigungen" in capsys.readouterr().out
+    assert main(["ask", "alert me service"]) == 2
+    said = capsys.readouterr().err
+    assert "Alerts are made in Slack" in said and "/base alert" in said
