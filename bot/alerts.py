@@ -11,7 +11,6 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,8 +18,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.access import load_rules
 from bot.ask import parse_command, run
-from bot.digest import CHANNEL_GONE, Channel, DigestUsageError, Outcome, parse_channel, post_digest
-from bot.i18n import LANGUAGES, Speaker, speaker
+from bot.digest import (
+    CHANNEL_GONE,
+    Channel,
+    DigestUsageError,
+    Outcome,
+    is_zone_word,
+    language_word,
+    parse_channel,
+    post_digest,
+    zone,
+)
+from bot.i18n import Speaker, speaker
 from bot.parsing import VERBS
 from bot.render.blocks import Message, esc, render_answer
 from bot.settings import Settings
@@ -106,38 +115,13 @@ def parse_alert(words: list[str], *, default_tz: str) -> AlertWanted:
                     )
                 )
             local_time = f"{hours:02d}:{minutes:02d}"
-        elif "/" in word or low == "utc":
-            tz = _zone(word)
+        elif is_zone_word(word):
+            tz = zone(word)
         elif low.startswith("lang:"):
-            lang = low[5:]
-            if lang not in LANGUAGES:
-                raise DigestUsageError(
-                    _(
-                        "“{word}” is not a language I speak: {languages}. Example: {example}",
-                        word=word[:40],
-                        languages=", ".join("lang:" + lang for lang in LANGUAGES),
-                        example=ALERT_EXAMPLE + " lang:de",
-                    )
-                )
+            lang = language_word(word, ALERT_EXAMPLE)
         else:
             scope.append(word)
     return AlertWanted(channel, rules[0].lower(), " ".join(scope), local_time, tz, lang)
-
-
-def _zone(word: str) -> str:
-    if word.lower() == "utc":
-        return "UTC"
-    try:
-        ZoneInfo(word)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise DigestUsageError(
-            _(
-                "“{word}” is not a time zone I know: use an IANA name such as Europe/Berlin"
-                " or America/New_York.",
-                word=word[:40],
-            )
-        ) from None
-    return word
 
 
 def alert_command(scope: str, rule: str, since: date | None) -> str:

@@ -109,18 +109,7 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
         )
     langs = [w for w in words if w.lower().startswith("lang:")]
     rest = [w for w in words if w not in langs]
-    lang = None
-    if langs:
-        lang = langs[-1][5:].lower()
-        if lang not in LANGUAGES:
-            raise DigestUsageError(
-                _(
-                    "“{word}” is not a language I speak: {languages}. Example: {example}",
-                    word=langs[-1][:40],
-                    languages=", ".join("lang:" + lang for lang in LANGUAGES),
-                    example=SUBSCRIBE_EXAMPLE + " lang:de",
-                )
-            )
+    lang = language_word(langs[-1], SUBSCRIBE_EXAMPLE) if langs else None
     channel = None
     if rest and (rest[0].startswith(("<#", "#")) or _CHANNEL_ID.match(rest[0])):
         channel = parse_channel(rest.pop(0))
@@ -136,21 +125,46 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
             )
         local_time = f"{int(found.group(1)):02d}:{found.group(2)}"
     tz = default_tz
-    if rest and ("/" in rest[0] or rest[0].upper() == "UTC"):
-        tz = "UTC" if rest[0].upper() == "UTC" else rest.pop(0)
-        if rest and rest[0].upper() == "UTC":
-            rest.pop(0)
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise DigestUsageError(
-                _(
-                    "“{word}” is not a time zone I know: use an IANA name such as Europe/Berlin"
-                    " or America/New_York.",
-                    word=tz[:40],
-                )
-            ) from None
+    if rest and is_zone_word(rest[0]):
+        tz = zone(rest.pop(0))
     return Subscription(channel, local_time, tz, " ".join(rest), lang)
+
+
+def is_zone_word(word: str) -> bool:
+    """Whether a word is meant as a time zone (Europe/Berlin, UTC), known or not."""
+    return "/" in word or word.upper() == "UTC"
+
+
+def zone(word: str) -> str:
+    """A time zone as typed: an IANA name, or UTC."""
+    if word.upper() == "UTC":
+        return "UTC"
+    try:
+        ZoneInfo(word)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DigestUsageError(
+            _(
+                "“{word}” is not a time zone I know: use an IANA name such as Europe/Berlin"
+                " or America/New_York.",
+                word=word[:40],
+            )
+        ) from None
+    return word
+
+
+def language_word(word: str, example: str) -> str:
+    """`lang:de` → de, a language basebot speaks."""
+    lang = word[5:].lower()
+    if lang not in LANGUAGES:
+        raise DigestUsageError(
+            _(
+                "“{word}” is not a language I speak: {languages}. Example: {example}",
+                word=word[:40],
+                languages=", ".join("lang:" + lang for lang in LANGUAGES),
+                example=example + " lang:de",
+            )
+        )
+    return lang
 
 
 def parse_owners_subscription(words: list[str], *, default_tz: str) -> Subscription:
@@ -391,10 +405,13 @@ __all__ = [
     "delivery_client",
     "digest_chart",
     "digest_message",
+    "is_zone_word",
+    "language_word",
     "parse_channel",
     "parse_owners_subscription",
     "parse_subscription",
     "post_digest",
     "scope_of",
     "worker_name",
+    "zone",
 ]

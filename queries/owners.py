@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from queries.models import Customer, OwnerDelivery
 from queries.request import Filter
 from queries.scope import customer_conditions
-from queries.subscriptions import CLAIMED, FAILED, POSTED
+from queries.subscriptions import CLAIMED, FAILED, POSTED, insert_once
 
 # An owner with no Slack account (or whose account could not be found): listed, not sent.
 UNREACHABLE = "unreachable"
@@ -83,12 +82,7 @@ def claim_owner(
         claimed_at=now,
         error=error,
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return None
-    return row
+    return insert_once(session, row)
 
 
 def record_owner(

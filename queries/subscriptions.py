@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from queries.models import DigestDelivery, DigestSubscription
 
+T = TypeVar("T")
 CLAIMED, POSTED, FAILED = "claimed", "posted", "failed"
 # A day an alert found nothing new: recorded, nothing posted.
 QUIET = "quiet"
@@ -194,6 +196,12 @@ def claim(
         claimed_by=worker,
         claimed_at=now,
     )
+    return insert_once(session, row)
+
+
+def insert_once(session: Session, row: T) -> T | None:
+    """Add the row unless its unique key is already taken (by this or another process):
+    then None, and the session carries on."""
     try:
         with session.begin_nested():
             session.add(row)
@@ -252,6 +260,7 @@ __all__ = [
     "Due",
     "claim",
     "due",
+    "insert_once",
     "last_delivery",
     "record_failed",
     "record_posted",

@@ -23,10 +23,10 @@ from bot.ask import parse_command
 from bot.digest import DigestUsageError
 from bot.i18n import Speaker
 from bot.listeners.guard import Asked, write_audit
-from bot.listeners.replies import Asker, send
+from bot.listeners.replies import Asker, refused, send
 from bot.listeners.services import Services
 from bot.parsing import ParseError
-from bot.render.blocks import Message, esc, render_error
+from bot.render.blocks import Message, esc, render_error, render_markup
 from queries.alerts import STATUSES, alerts
 from queries.db import transaction
 from queries.request import UPSELL_RULES
@@ -57,10 +57,7 @@ def handle(
     asked = Asked(
         team_id=asker.team_id, user_id=asker.user_id, channel_id=asker.channel_id, text=text
     )
-    refusal = svc.guard.check(asked, verb=GUARDED_AS, public=False)
-    if refusal is not None:
-        write_audit(svc.sessions, asked, outcome="refused", verb=VERB, rule=refusal.rule)
-        send(respond, client, asker, _note(f":no_entry: {esc(speak(refusal.message))}"))
+    if refused(svc, asked, respond, client, asker, speak, verb=GUARDED_AS, audited_as=VERB):
         return
     outcome = "answered"
     try:
@@ -73,23 +70,15 @@ def handle(
         else:
             reply = _subscribe(svc, body, client, words, asker, speak)
     except DigestUsageError as exc:
-        outcome, reply = "bad_input", _note(f":warning: {esc(speak(exc.problem))}")
+        outcome, reply = "bad_input", render_markup(f":warning: {esc(speak(exc.problem))}")
     except ParseError as exc:
         outcome = "bad_input"
         reply = render_error(exc, command=svc.settings.command_name, speak=speak)
     except ValueError:
         unclosed = speak(_("A quote is not closed."))
-        outcome, reply = "bad_input", _note(f":warning: {unclosed}")
+        outcome, reply = "bad_input", render_markup(f":warning: {unclosed}")
     write_audit(svc.sessions, asked, outcome=outcome, verb=VERB)
     send(respond, client, asker, reply)
-
-
-def _note(text: str) -> Message:
-    # Channel mentions stay live (render_notice escapes them): the asker's words are escaped
-    # before they go in.
-    return Message(
-        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    )
 
 
 def _destination(channel_id: str, asker: Asker) -> Msg | str:
@@ -114,7 +103,7 @@ def _subscribe(
             channel=mention(channel_id),
             rule=code("public_channels"),
         )
-        return _note(f":no_entry: {speak(said)}")
+        return render_markup(f":no_entry: {speak(said)}")
     me = svc.me(client, asker.user_id)
     lang = wanted.lang or speak.lang
     with transaction(svc.sessions) as session:
@@ -151,7 +140,7 @@ def _subscribe(
     extra = ""
     if wanted.channel is not None:
         extra = " " + speak(_("Make sure I am in the channel (/invite @basebot)."))
-    return _note(f":white_check_mark: {speak(said)}{extra}")
+    return render_markup(f":white_check_mark: {speak(said)}{extra}")
 
 
 def _unsubscribe(svc: Services, words: list[str], asker: Asker, speak: Speaker) -> Message:
@@ -175,8 +164,10 @@ def _unsubscribe(svc: Services, words: list[str], asker: Asker, speak: Speaker) 
         stopped = unsubscribe(session, channel_id, kind=ALERT, rule=rule)
     destination = _destination(channel_id, asker)
     if not stopped:
-        return _note(speak(_("{destination} has no alerts to stop.", destination=destination)))
-    return _note(
+        return render_markup(
+            speak(_("{destination} has no alerts to stop.", destination=destination))
+        )
+    return render_markup(
         speak(
             _n(
                 "Stopped {n} alert for {destination}.",
@@ -211,9 +202,9 @@ def _list(svc: Services, asker: Asker, speak: Speaker) -> Message:
             parts.append(speak(_("error: {error}", error=code(esc(a.last_error)))))
         lines.append("• " + " · ".join(parts))
     if not lines:
-        return _note(speak(_("No alerts yet. Example: {example}", example=ALERT_EXAMPLE)))
+        return render_markup(speak(_("No alerts yet. Example: {example}", example=ALERT_EXAMPLE)))
     heading = speak(_("Alerts"))
-    return _note(f"*{heading}*\n" + "\n".join(lines))
+    return render_markup(f"*{heading}*\n" + "\n".join(lines))
 
 
 __all__ = ["handle", "is_alert_command"]

@@ -37,10 +37,10 @@ from bot.digest import (
 )
 from bot.i18n import Speaker
 from bot.listeners.guard import Asked, write_audit
-from bot.listeners.replies import Asker, send
+from bot.listeners.replies import Asker, refused, send
 from bot.listeners.services import Services
 from bot.parsing import ParseError
-from bot.render.blocks import Message, render_error
+from bot.render.blocks import Message, esc, render_error, render_markup
 from queries.db import transaction
 from queries.models import DigestSubscription
 from queries.owners import UNREACHABLE, owner_deliveries
@@ -81,13 +81,6 @@ def is_digest_subcommand(text: str) -> bool:
     return sub in SUBCOMMANDS
 
 
-def _note(text: str) -> Message:
-    # Channel mentions stay live here (render_notice escapes them); only our own text goes in.
-    return Message(
-        text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    )
-
-
 def handle(
     svc: Services,
     body: dict[str, Any],
@@ -102,10 +95,7 @@ def handle(
         team_id=asker.team_id, user_id=asker.user_id, channel_id=asker.channel_id, text=text
     )
     # The access rules know verbs, not subcommands: `digest` covers them all.
-    refusal = svc.guard.check(asked, verb="digest", public=False)
-    if refusal is not None:
-        write_audit(svc.sessions, asked, outcome="refused", verb="digest", rule=refusal.rule)
-        send(respond, client, asker, _note(f":no_entry: {_esc(speak(refusal.message))}"))
+    if refused(svc, asked, respond, client, asker, speak, verb="digest", audited_as="digest"):
         return
     outcome = "answered"
     said = Said(speak)
@@ -126,13 +116,13 @@ def handle(
         else:
             reply = _now(svc, client, args, said)
     except DigestUsageError as exc:
-        outcome, reply = "bad_input", _note(f":warning: {_esc(speak(exc.problem))}")
+        outcome, reply = "bad_input", render_markup(f":warning: {esc(speak(exc.problem))}")
     except ParseError as exc:
         outcome = "bad_input"
         reply = render_error(exc, command=svc.settings.command_name, speak=speak)
     except ValueError:
         unclosed = speak(_("A quote is not closed."))
-        outcome, reply = "bad_input", _note(f":warning: {unclosed}")
+        outcome, reply = "bad_input", render_markup(f":warning: {unclosed}")
     write_audit(svc.sessions, asked, outcome=outcome, verb="digest")
     send(respond, client, asker, reply)
 
@@ -149,12 +139,12 @@ class Said:
 
     def scoped(self, with_scope: Msg, scope: str | None, without: Msg) -> str:
         if scope:
-            return self.speak(with_scope).replace("{scope}", f"*{_esc(scope)}*")
+            return self.speak(with_scope).replace("{scope}", f"*{esc(scope)}*")
         return self.speak(without)
 
 
 def _not_allowed(channel_id: str, said: Said) -> Message:
-    return _note(
+    return render_markup(
         ":no_entry: "
         + said(
             _(
@@ -233,7 +223,7 @@ def _subscribe(
                 **params,
             ),
         )
-    return _note(f":white_check_mark: {text}")
+    return render_markup(f":white_check_mark: {text}")
 
 
 def _subscribe_owners(
@@ -280,7 +270,7 @@ def _subscribe_owners(
             example=code(f"{svc.settings.command_name} digest list"),
         )
     )
-    return _note(f":white_check_mark: {text} {listed}")
+    return render_markup(f":white_check_mark: {text} {listed}")
 
 
 def _unsubscribe_owners(svc: Services, args: list[str], said: Said) -> Message:
@@ -290,14 +280,14 @@ def _unsubscribe_owners(svc: Services, args: list[str], said: Said) -> Message:
             scope = scope_of(_parse_scope(svc, session, scope))
         stopped = unsubscribe(session, "", scope, kind=OWNERS)
     if not stopped:
-        return _note(
+        return render_markup(
             said.scoped(
                 _("There is no owners' digest for {scope}.", scope="{scope}"),
                 scope,
                 _("There is no owners' digest. Example: {example}", example=OWNERS_EXAMPLE),
             )
         )
-    return _note(
+    return render_markup(
         said.scoped(
             _(
                 "Account owners will no longer get their digest for {scope} in a direct message.",
@@ -323,7 +313,7 @@ def _unsubscribe(svc: Services, args: list[str], asker: Asker, said: Said) -> Me
         stopped = unsubscribe(session, channel_id, scope)
     channel = f"<#{channel_id}>"
     if not stopped:
-        return _note(
+        return render_markup(
             said.scoped(
                 _(
                     "{channel} has no digest subscription for {scope}.",
@@ -334,7 +324,7 @@ def _unsubscribe(svc: Services, args: list[str], asker: Asker, said: Said) -> Me
                 _("{channel} has no digest subscription.", channel=channel),
             )
         )
-    return _note(
+    return render_markup(
         said.scoped(
             _(
                 "{channel} will no longer get the daily digest for {scope}.",
@@ -345,10 +335,6 @@ def _unsubscribe(svc: Services, args: list[str], asker: Asker, said: Said) -> Me
             _("{channel} will no longer get the daily digest.", channel=channel),
         )
     )
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _parse_scope(svc: Services, session: Session, scope: str) -> Request:
@@ -376,17 +362,17 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
                 )
             ]
             if s.scope:
-                parts.append(f"*{_esc(s.scope)}*")
+                parts.append(f"*{esc(s.scope)}*")
             parts.append(f"lang:{s.lang or svc.settings.language}")
             parts.append(said(_("running") if s.active else _("paused")))
             if last is not None:
                 status = STATUSES.get(last.status, Msg(last.status))
                 parts.append(said(_("last: {day} {status}", day=last.day, status=status)))
             if s.last_error:
-                parts.append(said(_("error: {error}", error=code(_esc(s.last_error)))))
+                parts.append(said(_("error: {error}", error=code(esc(s.last_error)))))
             lines.append("• " + " · ".join(parts))
     if not lines:
-        return _note(
+        return render_markup(
             said(
                 _(
                     "No digest subscriptions yet. Example: {example}",
@@ -396,7 +382,7 @@ def _list(svc: Services, args: list[str], said: Said) -> Message:
             )
         )
     heading = said(_("Daily digest subscriptions"))
-    return _note(f"*{heading}*\n" + "\n".join(lines))
+    return render_markup(f"*{heading}*\n" + "\n".join(lines))
 
 
 def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
@@ -411,7 +397,7 @@ def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
         )
     ]
     if s.scope:
-        parts.append(f"*{_esc(s.scope)}*")
+        parts.append(f"*{esc(s.scope)}*")
     parts.append(f"lang:{s.lang}" if s.lang else said(_("each owner's own language")))
     parts.append(said(_("running") if s.active else _("paused")))
     last = last_delivery(session, s.id)
@@ -436,7 +422,7 @@ def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
         missed = sorted(r.owner for r in rows if r.status in (UNREACHABLE, FAILED))
         if missed:
             shown = ", ".join(
-                f"<@{o}>" if is_user_id(o) else _esc(o) for o in missed[:LISTED_OWNERS]
+                f"<@{o}>" if is_user_id(o) else esc(o) for o in missed[:LISTED_OWNERS]
             )
             more = len(missed) - LISTED_OWNERS
             if more > 0:
@@ -445,7 +431,7 @@ def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
                 )
             parts.append(said(_("not reached: {owners}", owners=shown)))
     if s.last_error:
-        parts.append(said(_("error: {error}", error=code(_esc(s.last_error)))))
+        parts.append(said(_("error: {error}", error=code(esc(s.last_error)))))
     return "• " + " · ".join(parts)
 
 
@@ -478,9 +464,9 @@ def _now(svc: Services, client: WebClient, args: list[str], said: Said) -> Messa
         text = said(problem)
         if error in CHANNEL_GONE:
             text += " " + said(_("Invite me first (/invite @basebot)."))
-        return _note(f":warning: {text}")
+        return render_markup(f":warning: {text}")
     day = date.fromisoformat(digest.day)
-    return _note(
+    return render_markup(
         said(_("Posted the digest for {day} in {channel}.", day=day, channel=mention(channel.id)))
     )
 

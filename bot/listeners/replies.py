@@ -20,6 +20,7 @@ from bot.listeners.guard import (
     Refused,
     answer_guarded,
     new_incident,
+    write_audit,
 )
 from bot.listeners.services import Services
 from bot.render.blocks import (
@@ -27,7 +28,9 @@ from bot.render.blocks import (
     Message,
     answer_table,
     csv_file,
+    esc,
     render_apology,
+    render_markup,
     render_notice,
 )
 from bot.render.text import heading as view_heading
@@ -154,6 +157,27 @@ def _post(client: WebClient, asker: Asker, message: Message, *, public: bool) ->
         log.warning("Slack refused the reply: %s", exc.response.get("error"))
     except Exception:
         log.exception("the reply could not be posted")
+
+
+def refused(
+    svc: Services,
+    asked: Asked,
+    respond: Respond,
+    client: WebClient,
+    asker: Asker,
+    speak: Speaker,
+    *,
+    verb: str,
+    audited_as: str,
+) -> bool:
+    """Whether the access rules refuse `verb` to the asker: if so they are told why, and the
+    refusal is audited under `audited_as`."""
+    refusal = svc.guard.check(asked, verb=verb, public=False)
+    if refusal is None:
+        return False
+    write_audit(svc.sessions, asked, outcome="refused", verb=audited_as, rule=refusal.rule)
+    send(respond, client, asker, render_markup(f":no_entry: {esc(speak(refusal.message))}"))
+    return True
 
 
 def delete_original(respond: Respond) -> None:

@@ -249,6 +249,12 @@ def render_notice(text: Msg | str, *, speak: Speaker | None = None) -> Message:
     return _finish([section(esc(said))], said, speak or speaker())
 
 
+def render_markup(mrkdwn: str) -> Message:
+    """Our own words as mrkdwn, channel mentions live (render_notice would escape them): data
+    goes in only through esc()."""
+    return Message(text=mrkdwn, blocks=[section(mrkdwn).to_dict()])
+
+
 def answer_table(answer: Answer) -> Table | None:
     """The answer's main list, unpaged (None when it has none)."""
     return answer.view().main
@@ -507,6 +513,7 @@ __all__ = [
     "render_apology",
     "render_error",
     "render_help",
+    "render_markup",
     "render_notice",
     "section",
 ]

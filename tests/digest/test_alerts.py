@@ -47,6 +47,13 @@ def _say(sessions: sessionmaker[Session], settings: Settings, text: str) -> str:
     return respond.last
 
 
+def _subscribed_long_ago(sessions: sessionmaker[Session]) -> None:
+    """As if every subscription was made well before the days the tests post."""
+    with sessions() as session, session.begin():
+        for sub in session.scalars(select(DigestSubscription)):
+            sub.created_at = datetime(2026, 6, 1, tzinfo=UTC)
+
+
 def _alerts(sessions: sessionmaker[Session]) -> list[tuple[str, str, str, str, str, bool]]:
     with sessions() as session:
         subs = session.scalars(
@@ -172,10 +179,7 @@ def test_an_alert_posts_the_count_then_only_what_is_new_then_nothing(
     sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
 ) -> None:
     _say(sessions, settings, "alert <#C0ALERT|alerts> service printers 08:00 Europe/Berlin")
-    with sessions() as session, session.begin():
-        # Subscribed well before the first day's slot.
-        for sub in session.scalars(select(DigestSubscription)):
-            sub.created_at = datetime(2026, 6, 1, tzinfo=UTC)
+    _subscribed_long_ago(sessions)
     client = delivery_client(settings)
     before = len(slack.calls())
     first, second, third = "2026-06-29", "2026-06-30", "2026-07-01"
@@ -239,9 +243,7 @@ def test_an_alert_in_a_channel_it_cannot_reach_is_paused_and_its_subscriber_told
     sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
 ) -> None:
     _say(sessions, settings, f"alert <#{NOT_IN_CHANNEL}> install 08:00 Europe/Berlin")
-    with sessions() as session, session.begin():
-        for sub in session.scalars(select(DigestSubscription)):
-            sub.created_at = datetime(2026, 6, 1, tzinfo=UTC)
+    _subscribed_long_ago(sessions)
     before = len(slack.calls())
     client = delivery_client(settings)
     outcomes = tick(sessions, client, settings, now=_at_0805_berlin("2026-06-30"))
@@ -257,9 +259,7 @@ def test_an_alert_to_me_goes_to_the_subscribers_direct_messages(
     sessions: sessionmaker[Session], settings: Settings, slack: SlackStandIn
 ) -> None:
     _say(sessions, settings, "alert me service printers 08:00 Europe/Berlin")
-    with sessions() as session, session.begin():
-        for sub in session.scalars(select(DigestSubscription)):
-            sub.created_at = datetime(2026, 6, 1, tzinfo=UTC)
+    _subscribed_long_ago(sessions)
     before = len(slack.calls())
     tick(sessions, delivery_client(settings), settings, now=_at_0805_berlin("2026-06-30"))
     [post] = _posts(slack, before, SUBSCRIBER)
@@ -280,9 +280,7 @@ def test_a_mine_alert_follows_the_subscribers_accounts_by_their_profile_email(
             update(Customer).where(Customer.customer_ref == "A").values(owner="U0SOMEONE")
         )
     _say(sessions, settings, "alert me service printers mine 08:00 Europe/Berlin")
-    with sessions() as session, session.begin():
-        for sub in session.scalars(select(DigestSubscription)):
-            sub.created_at = datetime(2026, 6, 1, tzinfo=UTC)
+    _subscribed_long_ago(sessions)
     client = delivery_client(settings)
     before = len(slack.calls())
     tick(sessions, client, settings, now=_at_0805_berlin("2026-06-29"))

@@ -53,14 +53,18 @@ def test_dry_run_needs_no_slack(
     assert "a quiet day" in capsys.readouterr().out
 
 
-def test_post_to_a_channel(
-    digest_db: str,
-    standin: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture()
+def slack_env(standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch) -> SlackStandIn:
+    """The CLI posting to the Web API stand-in."""
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     monkeypatch.setenv("SLACK_API_URL", standin.api_url)
+    return standin
+
+
+def test_post_to_a_channel(
+    digest_db: str, slack_env: SlackStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    standin = slack_env
     before = len(standin.calls())
     assert main(["digest", "--channel", "<#C0CLI|cli>", "--as-of", "2026-06-30"]) == 0
     assert "Posted the digest for 2026-06-29 in C0CLI" in capsys.readouterr().out
@@ -75,13 +79,9 @@ def test_post_to_a_channel(
 
 
 def test_a_dropped_chart_upload_is_one_line_and_the_post_stands(
-    digest_db: str,
-    standin: SlackStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    digest_db: str, slack_env: SlackStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    monkeypatch.setenv("SLACK_API_URL", standin.api_url)
+    standin = slack_env
     standin.drop_uploads = True
     try:
         assert main(["digest", "--channel", "<#C0CLI|cli>", "--as-of", "2026-06-30"]) == 0
