@@ -39,6 +39,11 @@ class Msg:
     n: int | None = None
     params: tuple[tuple[str, Any], ...] = ()
 
+    def but(self, **params: Any) -> Msg:
+        """The same message with these parameters set anew."""
+        kept = tuple((name, value) for name, value in self.params if name not in params)
+        return Msg(self.id, self.plural, self.n, kept + tuple(params.items()))
+
 
 def _(msgid: str, /, **params: Any) -> Msg:
     """Mark a message for translation (extracted by `pybabel extract`)."""

@@ -139,7 +139,8 @@ class Said:
 
     def scoped(self, with_scope: Msg, scope: str | None, without: Msg) -> str:
         if scope:
-            return self.speak(with_scope).replace("{scope}", f"*{esc(scope)}*")
+            # A parameter, not a text patch: the asker's words are escaped, the bold is ours.
+            return self.speak(with_scope.but(scope=f"*{esc(scope)}*"))
         return self.speak(without)
 
 
