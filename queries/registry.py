@@ -208,7 +208,8 @@ QUERIES: dict[str, QuerySpec] = {
             verb="digest",
             usage="digest [now] [target] [in <value>] [as of YYYY-MM-DD]"
             " · digest subscribe #channel [HH:MM] [time zone] [target] [in <value>]"
-            " · digest unsubscribe #channel · digest list · digest now #channel",
+            " · digest subscribe owners [HH:MM] [time zone] [target] [in <value>]"
+            " · digest unsubscribe #channel|owners · digest list · digest now #channel",
             summary=_(
                 "yesterday's activity, the installed base and its change, contracts ending,"
                 " top upsell candidates"
