@@ -8,54 +8,46 @@ the first post says how many candidates there are and that only new ones will fo
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.access import load_rules
 from bot.ask import parse_command, run
 from bot.digest import (
-    CHANNEL_GONE,
     Channel,
     DigestUsageError,
     Outcome,
+    Post,
+    deliver_once,
+    is_channel_word,
+    is_time_word,
     is_zone_word,
     language_word,
     parse_channel,
-    post_digest,
+    time_word,
     zone,
 )
-from bot.i18n import Speaker, speaker
-from bot.parsing import VERBS
-from bot.render.blocks import Message, esc, render_answer
+from bot.directory import DIRECTORY, SlackUser
+from bot.i18n import Speaker
+from bot.render.blocks import MAX_BLOCKS, Message, esc, render_answer, section
 from bot.settings import Settings
-from queries.alerts import EXAMPLE
-from queries.db import Reader, transaction
+from queries.alerts import EXAMPLE as ALERT_EXAMPLE
+from queries.db import Reader
 from queries.models import DigestSubscription
-from queries.request import MINE, UPSELL_RULES, Me, Request, is_user_id
+from queries.request import MINE, UPSELL_RULES, Me, Request
 from queries.subscriptions import (
     POSTED,
-    QUIET,
     Due,
-    claim,
     last_delivery,
-    record_failed,
-    record_posted,
-    record_quiet,
 )
 from queries.upsell import RULES, UpsellList
-from queries.view import _, _n, code, mention
+from queries.view import Msg, _, _n, code, mention
 
 log = logging.getLogger(__name__)
 
 ME = "me"
-ALERT_EXAMPLE = EXAMPLE
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,7 @@ def where(word: str) -> Channel | None:
 
 
 def is_destination(word: str) -> bool:
-    return word.lower() == ME or word.startswith(("<#", "#")) or bool(_CHANNEL_ID.match(word))
+    return word.lower() == ME or is_channel_word(word)
 
 
 def parse_alert(words: list[str], *, default_tz: str) -> AlertWanted:
@@ -105,16 +97,8 @@ def parse_alert(words: list[str], *, default_tz: str) -> AlertWanted:
         low = word.lower()
         if low in UPSELL_RULES:
             continue
-        if _TIME.match(word):
-            hours, minutes = (int(p) for p in word.split(":"))
-            if hours > 23 or minutes > 59:
-                raise DigestUsageError(
-                    _(
-                        "The time must be HH:MM on a 24-hour clock. Example: {example}",
-                        example=ALERT_EXAMPLE,
-                    )
-                )
-            local_time = f"{hours:02d}:{minutes:02d}"
+        if is_time_word(word):
+            local_time = time_word(word, ALERT_EXAMPLE)
         elif is_zone_word(word):
             tz = zone(word)
         elif low.startswith("lang:"):
@@ -140,16 +124,13 @@ def canonical_scope(request: Request) -> str:
 
 
 def creator_of(client: WebClient, sub: DigestSubscription) -> Me:
-    """Whose accounts `mine` means in an alert: its subscriber's (users.info for the email)."""
+    """Whose accounts `mine` means in an alert: its subscriber's (their profile email from the
+    owners' directory, which caches it)."""
     user = sub.created_by or ""
     if MINE not in sub.scope.split() or not user:
         return Me(user_id=user or None)
-    try:
-        profile = (client.users_info(user=user).get("user") or {}).get("profile") or {}
-    except SlackApiError as exc:
-        log.warning("users.info failed for an alert's subscriber: %s", exc.response.get("error"))
-        profile = {}
-    return Me(user_id=user, email=profile.get("email") or None)
+    found = DIRECTORY.resolve(client, user, locale=False)
+    return found.me if isinstance(found, SlackUser) else Me(user_id=user)
 
 
 def alert_answer(
@@ -183,8 +164,8 @@ def first_message(answer: UpsellList, sub: DigestSubscription, speak: Speaker) -
 
 
 def _lead(message: Message, text: str) -> Message:
-    block = {"type": "section", "text": {"type": "mrkdwn", "text": esc(text)}}
-    return Message(text=f"{text}\n{message.text}", blocks=[block, *message.blocks][:50])
+    blocks = [section(esc(text)).to_dict(), *message.blocks][:MAX_BLOCKS]
+    return Message(text=f"{text}\n{message.text}", blocks=blocks)
 
 
 def deliver_alert(
@@ -197,81 +178,35 @@ def deliver_alert(
     worker: str,
     reads: Reader | None = None,
 ) -> Outcome:
-    """Claim the alert's day; post what is new since its previous post, or nothing. Never
-    raises."""
-    sub, day = item.subscription, item.day
-    try:
-        with transaction(factory) as session:
-            row = claim(session, sub.id, day, worker=worker, now=now)
-            delivery_id = row.id if row is not None else None
+    """What is new since the alert's previous post, or nothing on a day with nothing new."""
+
+    def compose(sub: DigestSubscription, day: date, speak: Speaker) -> Post | None:
+        with factory() as session:
             previous = last_delivery(session, sub.id, status=POSTED)
-            since = previous.day if previous is not None and previous.day < day else None
-    except Exception:
-        log.exception("could not claim the alert of subscription %s for %s", sub.id, day)
-        return Outcome(sub.id, day, "failed", "claim failed")
-    if delivery_id is None:
-        return Outcome(sub.id, day, "skipped")
-    dm = is_user_id(sub.channel_id)
-    if not dm and not load_rules(settings.access_file, verbs=VERBS).public_allowed(sub.channel_id):
-        error = "not_allowed: the access rules' public_channels do not include this channel"
-        with transaction(factory) as session:
-            record_failed(session, delivery_id, error=error, now=now, pause=True)
-        return Outcome(sub.id, day, "failed", error)
-    speak = speaker(sub.lang or settings.language, settings.currency)
-    try:
+        since = previous.day if previous is not None and previous.day < day else None
         me = creator_of(client, sub)
         with (reads or factory)() as session:
             answer = alert_answer(session, sub, day, since, me, settings)
-        if since is not None and answer.total == 0:
-            with transaction(factory) as session:
-                record_quiet(session, delivery_id, now=now)
-            return Outcome(sub.id, day, QUIET)
-        message = (
-            first_message(answer, sub, speak)
-            if since is None
-            else render_answer(answer, speak=speak, public=True)
-        )
-        posted = post_digest(client, sub.channel_id, message, None, title="")
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or "slack_error")
-        gone = error in CHANNEL_GONE
-        log.warning("Slack refused the alert of subscription %s: %s", sub.id, error)
-        with transaction(factory) as session:
-            record_failed(session, delivery_id, error=error, now=now, pause=gone)
-        if gone and not dm:
-            _tell_subscriber(client, sub, error, settings, speak)
-        return Outcome(sub.id, day, "failed", error)
-    except Exception:
-        log.exception("the alert of subscription %s for %s failed", sub.id, day)
-        with transaction(factory) as session:
-            record_failed(session, delivery_id, error="internal error (see the log)", now=now)
-        return Outcome(sub.id, day, "failed", "internal error")
-    with transaction(factory) as session:
-        record_posted(session, delivery_id, ts=posted.ts, now=now)
-    return Outcome(sub.id, day, "posted")
+        if since is None:
+            return Post(first_message(answer, sub, speak))
+        if answer.total == 0:
+            return None
+        return Post(render_answer(answer, speak=speak, public=True))
 
-
-def _tell_subscriber(
-    client: WebClient, sub: DigestSubscription, error: str, settings: Settings, speak: Speaker
-) -> None:
-    # Said once: the subscription is paused, so it will not fail (and say so) again.
-    if not sub.created_by:
-        return
-    text = speak(
-        _(
-            "I couldn't post the {rule} alert in {channel} (Slack said {error}), so it is"
-            " paused. Invite me (/invite @basebot) and subscribe again: {example}",
-            rule=RULES[sub.rule],
-            channel=mention(sub.channel_id),
-            error=code(error),
-            example=code(f"{settings.command_name} alert {mention(sub.channel_id)} {sub.rule}"),
-        )
+    return deliver_once(
+        factory, client, settings, item, now=now, worker=worker, compose=compose, gone=_gone
     )
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    try:
-        client.chat_postMessage(channel=sub.created_by, text=text, blocks=blocks)
-    except Exception as exc:
-        log.warning("could not tell the alert's subscriber: %s", type(exc).__name__)
+
+
+def _gone(sub: DigestSubscription, error: str, settings: Settings) -> Msg:
+    return _(
+        "I couldn't post the {rule} alert in {channel} (Slack said {error}), so it is"
+        " paused. Invite me (/invite @basebot) and subscribe again: {example}",
+        rule=RULES[sub.rule],
+        channel=mention(sub.channel_id),
+        error=code(error),
+        example=code(f"{settings.command_name} alert {mention(sub.channel_id)} {sub.rule}"),
+    )
 
 
 __all__ = [

@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,13 +23,21 @@ from bot.ask import parse_command, run
 from bot.chart import installed_chart
 from bot.i18n import LANGUAGES, Speaker, speaker
 from bot.parsing import VERBS
-from bot.render.blocks import Message, render_answer
+from bot.render.blocks import Message, render_answer, render_markup
 from bot.settings import Settings, SettingsError
 from queries.db import Reader, transaction
 from queries.digest import Digest
 from queries.history import HISTORY_DAYS, installed_history
-from queries.request import MINE, Request
-from queries.subscriptions import Due, claim, record_failed, record_posted
+from queries.models import DigestSubscription
+from queries.request import MINE, Request, is_user_id
+from queries.subscriptions import (
+    QUIET,
+    Due,
+    claim,
+    record_failed,
+    record_posted,
+    record_quiet,
+)
 from queries.view import Msg, _, _n, code, mention
 
 log = logging.getLogger(__name__)
@@ -43,6 +52,7 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 SUBSCRIBE_EXAMPLE = "/base digest subscribe #sales 08:00"
 OWNERS_EXAMPLE = "/base digest subscribe owners 08:00 Europe/Berlin"
 _LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_TIME_WORD = re.compile(r"^\d{1,2}:\d{2}$")
 
 
 class DigestUsageError(ValueError):
@@ -111,23 +121,35 @@ def parse_subscription(words: list[str], *, default_tz: str) -> Subscription:
     rest = [w for w in words if w not in langs]
     lang = language_word(langs[-1], SUBSCRIBE_EXAMPLE) if langs else None
     channel = None
-    if rest and (rest[0].startswith(("<#", "#")) or _CHANNEL_ID.match(rest[0])):
+    if rest and is_channel_word(rest[0]):
         channel = parse_channel(rest.pop(0))
     local_time = "08:00"
-    if rest and re.match(r"^\d{1,2}:\d{2}$", rest[0]):
-        found = _LOCAL_TIME.match(rest.pop(0))
-        if not found:
-            raise DigestUsageError(
-                _(
-                    "The time must be HH:MM on a 24-hour clock. Example: {example}",
-                    example="/base digest subscribe #sales 07:30 Europe/Berlin",
-                )
-            )
-        local_time = f"{int(found.group(1)):02d}:{found.group(2)}"
+    if rest and is_time_word(rest[0]):
+        local_time = time_word(rest.pop(0), "/base digest subscribe #sales 07:30 Europe/Berlin")
     tz = default_tz
     if rest and is_zone_word(rest[0]):
         tz = zone(rest.pop(0))
     return Subscription(channel, local_time, tz, " ".join(rest), lang)
+
+
+def is_channel_word(word: str) -> bool:
+    """Whether a word is meant as a channel (<#C…|name>, #name, C…), known or not."""
+    return word.startswith(("<#", "#")) or _CHANNEL_ID.match(word) is not None
+
+
+def is_time_word(word: str) -> bool:
+    """Whether a word is meant as a time of day (7:30, 25:00), valid or not."""
+    return _TIME_WORD.match(word) is not None
+
+
+def time_word(word: str, example: str) -> str:
+    """A local time as typed → HH:MM on a 24-hour clock."""
+    found = _LOCAL_TIME.match(word)
+    if not found:
+        raise DigestUsageError(
+            _("The time must be HH:MM on a 24-hour clock. Example: {example}", example=example)
+        )
+    return f"{int(found.group(1)):02d}:{found.group(2)}"
 
 
 def is_zone_word(word: str) -> bool:
@@ -301,6 +323,88 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class Post:
+    """What one day's delivery posts: a message, and a chart beside it."""
+
+    message: Message
+    chart: bytes | None = None
+    title: str = ""
+
+
+# A subscription's post for its day, in its language; None: nothing to post that day.
+Compose = Callable[[DigestSubscription, date, Speaker], Post | None]
+# What its subscriber is told when Slack says the channel cannot be reached (and why).
+Gone = Callable[[DigestSubscription, str, Settings], Msg]
+
+
+def deliver_once(
+    factory: sessionmaker[Session],
+    client: WebClient,
+    settings: Settings,
+    item: Due,
+    *,
+    now: datetime,
+    worker: str,
+    compose: Compose,
+    gone: Gone,
+) -> Outcome:
+    """Claim the subscription's day, then compose, post and record. A channel that cannot be
+    reached pauses the subscription and its subscriber is told once. Never raises."""
+    sub, day = item.subscription, item.day
+    try:
+        with transaction(factory) as session:
+            row = claim(session, sub.id, day, worker=worker, now=now)
+            delivery_id = row.id if row is not None else None
+    except Exception:
+        log.exception("could not claim subscription %s for %s", sub.id, day)
+        return Outcome(sub.id, day, "failed", "claim failed")
+    if delivery_id is None:
+        return Outcome(sub.id, day, "skipped")
+    dm = is_user_id(sub.channel_id)
+    if not dm and not load_rules(settings.access_file, verbs=VERBS).public_allowed(sub.channel_id):
+        error = "not_allowed: the access rules' public_channels do not include this channel"
+        log.warning("subscription %s refused by public_channels", sub.id)
+        with transaction(factory) as session:
+            record_failed(session, delivery_id, error=error, now=now, pause=True)
+        return Outcome(sub.id, day, "failed", error)
+    speak = speaker(sub.lang or settings.language, settings.currency)
+    try:
+        post = compose(sub, day, speak)
+        if post is None:
+            with transaction(factory) as session:
+                record_quiet(session, delivery_id, now=now)
+            return Outcome(sub.id, day, QUIET)
+        posted = post_digest(client, sub.channel_id, post.message, post.chart, title=post.title)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "slack_error")
+        unreachable = error in CHANNEL_GONE
+        log.warning("Slack refused the post of subscription %s: %s", sub.id, error)
+        with transaction(factory) as session:
+            record_failed(session, delivery_id, error=error, now=now, pause=unreachable)
+        if unreachable and not dm and sub.created_by:
+            tell(client, sub.created_by, speak(gone(sub, error, settings)))
+        return Outcome(sub.id, day, "failed", error)
+    except Exception:
+        log.exception("the post of subscription %s for %s failed", sub.id, day)
+        with transaction(factory) as session:
+            record_failed(session, delivery_id, error="internal error (see the log)", now=now)
+        return Outcome(sub.id, day, "failed", "internal error")
+    with transaction(factory) as session:
+        record_posted(session, delivery_id, ts=posted.ts, now=now, note=posted.chart_error)
+    return Outcome(sub.id, day, "posted", posted.chart_error)
+
+
+def tell(client: WebClient, user_id: str, text: str) -> None:
+    """Our own words (channel mentions live) in a user's DM; a failure is only logged."""
+    try:
+        client.chat_postMessage(channel=user_id, text=text, blocks=render_markup(text).blocks)
+    except SlackApiError as exc:
+        log.warning("could not tell the subscriber: %s", exc.response.get("error"))
+    except Exception:
+        log.exception("could not tell the subscriber")
+
+
 def deliver_due(
     factory: sessionmaker[Session],
     client: WebClient,
@@ -311,84 +415,32 @@ def deliver_due(
     worker: str,
     reads: Reader | None = None,
 ) -> Outcome:
-    """Claim the subscription's day, then build, post and record. Never raises."""
-    sub_id, day = item.subscription.id, item.day
-    try:
-        with transaction(factory) as session:
-            row = claim(session, sub_id, day, worker=worker, now=now)
-            delivery_id = row.id if row is not None else None
-    except Exception:
-        log.exception("could not claim the digest of subscription %s for %s", sub_id, day)
-        return Outcome(sub_id, day, "failed", "claim failed")
-    if delivery_id is None:
-        return Outcome(sub_id, day, "skipped")
-    sub = item.subscription
-    if not load_rules(settings.access_file, verbs=VERBS).public_allowed(sub.channel_id):
-        error = "not_allowed: the access rules' public_channels do not include this channel"
-        log.warning("digest of subscription %s refused by public_channels", sub_id)
-        with transaction(factory) as session:
-            record_failed(session, delivery_id, error=error, now=now, pause=True)
-        return Outcome(sub_id, day, "failed", error)
-    speak = speaker(sub.lang or settings.language, settings.currency)
-    try:
+    """A channel's daily digest, with its chart."""
+
+    def compose(sub: DigestSubscription, day: date, speak: Speaker) -> Post:
         with (reads or factory)() as session:
             digest = build_digest(session, sub.scope, as_of=day, settings=settings)
             chart = digest_chart(session, digest, speak)
-        message = digest_message(digest, speak)
-        title = chart_title(digest, speak)
-        posted = post_digest(client, sub.channel_id, message, chart, title=title)
-    except SlackApiError as exc:
-        error = str(exc.response.get("error") or "slack_error")
-        gone = error in CHANNEL_GONE
-        log.warning("Slack refused the digest for subscription %s: %s", sub_id, error)
-        with transaction(factory) as session:
-            record_failed(session, delivery_id, error=error, now=now, pause=gone)
-        if gone:
-            _tell_subscriber(client, sub.created_by, sub.channel_id, error, settings, speak)
-        return Outcome(sub_id, day, "failed", error)
-    except Exception:
-        log.exception("the digest of subscription %s for %s failed", sub_id, day)
-        with transaction(factory) as session:
-            record_failed(session, delivery_id, error="internal error (see the log)", now=now)
-        return Outcome(sub_id, day, "failed", "internal error")
-    with transaction(factory) as session:
-        record_posted(session, delivery_id, ts=posted.ts, now=now, note=posted.chart_error)
-    return Outcome(sub_id, day, "posted", posted.chart_error)
+        return Post(digest_message(digest, speak), chart, chart_title(digest, speak))
+
+    return deliver_once(
+        factory, client, settings, item, now=now, worker=worker, compose=compose, gone=_gone
+    )
 
 
-def _tell_subscriber(
-    client: WebClient,
-    user_id: str | None,
-    channel_id: str,
-    error: str,
-    settings: Settings,
-    speak: Speaker,
-) -> None:
-    # Said once: the subscription is paused, so it will not fail (and say so) again.
-    if not user_id:
-        return
+def _gone(sub: DigestSubscription, error: str, settings: Settings) -> Msg:
     reason = {
         "not_in_channel": _("I am not a member of it: invite me (/invite @basebot)"),
         "is_archived": _("it is archived"),
         "channel_not_found": _("it no longer exists, or I can't see it"),
     }.get(error, Msg(error))
-    # A mention on purpose (render_notice would escape it): Slack shows the channel's name.
-    text = speak(
-        _(
-            "I couldn't post the daily digest in {channel}: {reason}. The subscription is"
-            " paused; subscribe again when it is fixed ({example}).",
-            channel=mention(channel_id),
-            reason=reason,
-            example=code(f"{settings.command_name} digest subscribe {mention(channel_id)}"),
-        )
+    return _(
+        "I couldn't post the daily digest in {channel}: {reason}. The subscription is"
+        " paused; subscribe again when it is fixed ({example}).",
+        channel=mention(sub.channel_id),
+        reason=reason,
+        example=code(f"{settings.command_name} digest subscribe {mention(sub.channel_id)}"),
     )
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    try:
-        client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
-    except SlackApiError as exc:
-        log.warning("could not tell the subscriber: %s", exc.response.get("error"))
-    except Exception:
-        log.exception("could not tell the subscriber about a failed digest")
 
 
 __all__ = [
@@ -397,14 +449,18 @@ __all__ = [
     "Channel",
     "DigestUsageError",
     "Outcome",
+    "Post",
     "Posted",
     "Subscription",
     "build_digest",
     "chart_title",
     "deliver_due",
+    "deliver_once",
     "delivery_client",
     "digest_chart",
     "digest_message",
+    "is_channel_word",
+    "is_time_word",
     "is_zone_word",
     "language_word",
     "parse_channel",
@@ -412,6 +468,8 @@ __all__ = [
     "parse_subscription",
     "post_digest",
     "scope_of",
+    "tell",
+    "time_word",
     "worker_name",
     "zone",
 ]

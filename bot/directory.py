@@ -20,7 +20,7 @@ MISSING_SECONDS = 3_600.0  # no account for an email: asked again later (a new h
 
 
 @dataclass(frozen=True)
-class Person:
+class SlackUser:
     """An owner with a Slack account; `locale` is their Slack locale when it was asked."""
 
     user_id: str
@@ -72,23 +72,23 @@ class Directory:
                 for key in [k for k, v in cache.items() if v[0] <= now]:
                     del cache[key]
 
-    def resolve(self, client: WebClient, owner: str, *, locale: bool) -> Person | Unreachable:
+    def resolve(self, client: WebClient, owner: str, *, locale: bool) -> SlackUser | Unreachable:
         """The person an owner is, or why they cannot be sent to. `locale`: ask their Slack
         locale too (users.info), when the subscription does not fix the language."""
         if is_user_id(owner):
             account, error = self._account(client, owner)
             if account is None:
                 return Unreachable(owner, error)
-            return Person(owner, account.email, account.locale)
+            return SlackUser(owner, account.email, account.locale)
         user_id, error = self._lookup(client, owner)
         if user_id is None:
             return Unreachable(owner, error)
         if not locale:
-            return Person(user_id, owner)
+            return SlackUser(user_id, owner)
         account, error = self._account(client, user_id)
         if account is None:
             return Unreachable(owner, error)
-        return Person(user_id, account.email or owner, account.locale)
+        return SlackUser(user_id, account.email or owner, account.locale)
 
     def _cached(
         self, cache: dict[str, tuple[float, Any, str]], key: str
@@ -152,4 +152,4 @@ class Directory:
 DIRECTORY = Directory()
 
 
-__all__ = ["DIRECTORY", "Directory", "Person", "Unreachable"]
+__all__ = ["DIRECTORY", "Directory", "SlackUser", "Unreachable"]

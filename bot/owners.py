@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ask import parse_command, run
 from bot.digest import Outcome, chart_title, digest_chart, digest_message, post_digest
-from bot.directory import DIRECTORY, Person, Unreachable
+from bot.directory import DIRECTORY, SlackUser, Unreachable
 from bot.i18n import language_of, speaker
 from bot.pacing import PacedClient, shared_pacing
 from bot.parsing import ParseError
@@ -67,7 +67,7 @@ FATAL = frozenset(
 
 @dataclass(frozen=True)
 class _Ready:
-    person: Person
+    person: SlackUser
     message: Message
     chart: bytes | None
     title: str
@@ -76,7 +76,7 @@ class _Ready:
 
 @dataclass(frozen=True)
 class _Broken:
-    person: Person
+    person: SlackUser
     error: str
 
 
@@ -254,7 +254,7 @@ class _Run:
             log.exception("the owners' digest %s for %s failed", self.sub.id, found.user_id)
             return _Broken(found, "internal error (see the log)")
 
-    def _build(self, person: Person) -> _Ready:
+    def _build(self, person: SlackUser) -> _Ready:
         started = time.perf_counter()
         lang = self.sub.lang or language_of(person.locale, self.settings.language)
         speak = speaker(lang, self.settings.currency)

@@ -29,6 +29,7 @@ from bot.digest import (
     chart_title,
     digest_chart,
     digest_message,
+    is_channel_word,
     parse_channel,
     parse_owners_subscription,
     parse_subscription,
@@ -303,7 +304,7 @@ def _unsubscribe_owners(svc: Services, args: list[str], said: Said) -> Message:
 def _unsubscribe(svc: Services, args: list[str], asker: Asker, said: Said) -> Message:
     channel_id = _here(asker)
     scope: str | None = None
-    if args and (args[0].startswith(("<#", "#")) or args[0][:1] in ("C", "G")):
+    if args and is_channel_word(args[0]):
         channel_id = parse_channel(args.pop(0)).id
     if args:
         scope = " ".join(args)
