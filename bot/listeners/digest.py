@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+from collections import Counter
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -405,11 +406,8 @@ def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
     last = last_delivery(session, s.id)
     if last is not None:
         rows = owner_deliveries(session, s.id, last.day)
-        count = {
-            status: sum(r.status == status for r in rows)
-            for status in (POSTED, UNREACHABLE, FAILED, CLAIMED)
-        }
-        tally = said(
+        count = Counter(r.status for r in rows)
+        said_tally = said(
             _(
                 "{day}: {sent} sent, {unreachable} unreachable, {failed} failed",
                 day=last.day,
@@ -419,8 +417,8 @@ def _owners_line(session: Session, s: DigestSubscription, said: Said) -> str:
             )
         )
         if count[CLAIMED]:
-            tally += ", " + said(_n("{n} being sent", "{n} being sent", count[CLAIMED]))
-        parts.append(tally)
+            said_tally += ", " + said(_n("{n} being sent", "{n} being sent", count[CLAIMED]))
+        parts.append(said_tally)
         missed = sorted(r.owner for r in rows if r.status in (UNREACHABLE, FAILED))
         if missed:
             shown = ", ".join(
